@@ -1,0 +1,41 @@
+# wordlens: the two commands are `make demo` and `make test` (see README.md).
+# Both create the virtual environment .venv in the repository root if it is missing
+# and install everything the project needs into it.
+
+PYTHON ?= python3
+VENV   ?= .venv
+VPY    := $(VENV)/bin/python
+STAMP  := $(VENV)/.wordlens-installed
+
+.PHONY: help install test demo bench lint clean
+
+help:
+	@echo "make demo   set up .venv and run the default workflow (config.yaml)"
+	@echo "make test   set up .venv and run the test suite"
+	@echo "make bench  run the benchmarks in benchmarks/"
+	@echo "make lint   snakemake --lint"
+	@echo "make clean  remove results/, logs/ and .snakemake/ (keeps .venv)"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "wordlens needs Python >= 3.11, found " + sys.version.split()[0] + "; run e.g. make test PYTHON=python3.12")'
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV) || { echo "could not create $(VENV): on Debian/Ubuntu install the venv module (apt-get install python3-venv)"; exit 1; }
+	$(VPY) -m pip install --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+test: $(STAMP)
+	$(VPY) -m pytest
+
+demo: $(STAMP)
+	@echo "The default workflow arrives with the workflow issues; for now 'make demo' only sets up $(VENV)."
+	@echo "Try the statistics core: $(VPY) benchmarks/bench_stats.py"
+
+bench: $(STAMP)
+	$(VPY) benchmarks/bench_stats.py
+
+lint: $(STAMP)
+	$(VENV)/bin/snakemake --lint
+
+clean:
+	rm -rf results logs .snakemake benchmarks/out
