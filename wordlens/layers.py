@@ -1,0 +1,283 @@
+"""Layers: graph nodes of a model, their output shapes, presets and selection.
+
+Layer names are the eval-mode graph node names of
+``torchvision.models.feature_extraction.get_graph_node_names`` (e.g. ``layer1.0.relu_1``,
+``Mixed_5b.cat``, ``features.29``).  ``pixels`` is a pseudo-layer: the preprocessed
+input, the pixel-level baseline of Dharmaretnam & Fyshe (2018).
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import operator
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+#: The preprocessed model input, as a pseudo-layer.
+PIXELS = "pixels"
+
+
+@dataclass(frozen=True)
+class Node:
+    """A graph node: its name (as ``get_graph_node_names``), kind and position."""
+
+    name: str
+    kind: str
+    index: int
+
+
+_MODULE_KINDS: tuple[tuple[type, str], ...] = (
+    (nn.ReLU, "relu"),
+    (nn.Conv2d, "conv"),
+    (nn.Linear, "linear"),
+    (nn.BatchNorm2d, "bn"),
+    (nn.MaxPool2d, "pool"),
+    (nn.AvgPool2d, "pool"),
+    (nn.AdaptiveAvgPool2d, "pool"),
+    (nn.Dropout, "dropout"),
+    (nn.Flatten, "flatten"),
+)
+_FUNCTION_KINDS: dict[object, str] = {
+    F.relu: "relu",
+    torch.relu: "relu",
+    torch.cat: "cat",
+    torch.add: "add",
+    operator.add: "add",
+    operator.iadd: "add",
+    torch.flatten: "flatten",
+    F.max_pool2d: "pool",
+    F.avg_pool2d: "pool",
+    F.adaptive_avg_pool2d: "pool",
+    F.dropout: "dropout",
+}
+
+
+def _kind(node: fx.Node, modules: dict[str, nn.Module]) -> str:
+    if node.op == "call_module":
+        mod = modules.get(str(node.target))
+        for cls, kind in _MODULE_KINDS:
+            if isinstance(mod, cls):
+                return kind
+        return type(mod).__name__.lower()
+    if node.op == "call_function":
+        return _FUNCTION_KINDS.get(node.target, getattr(node.target, "__name__", str(node.target)))
+    if node.op == "call_method":
+        return "relu" if node.target in ("relu", "relu_") else str(node.target)
+    return node.op
+
+
+def graph_nodes(model: nn.Module) -> list[Node]:
+    """The model's eval-mode graph nodes in execution order (without the input placeholder).
+
+    Names are those of ``get_graph_node_names(model)[1]``.
+    """
+    from torchvision.models.feature_extraction import NodePathTracer
+
+    was_training = model.training
+    model.eval()
+    try:
+        tracer = NodePathTracer()
+        graph = tracer.trace(model)
+    finally:
+        model.train(was_training)
+    modules = dict(model.named_modules())
+    nodes = []
+    for fx_node in graph.nodes:
+        if fx_node not in tracer.node_to_qualname or fx_node.op == "placeholder":
+            continue
+        nodes.append(Node(name=tracer.node_to_qualname[fx_node], kind=_kind(fx_node, modules), index=len(nodes)))
+    return nodes
+
+
+# --------------------------------------------------------------------------------------
+# Presets
+# --------------------------------------------------------------------------------------
+
+PresetFn = Callable[[list[Node]], list[str]]
+#: arch pattern (fnmatch) → preset name → function of the node list.
+PRESETS: dict[str, dict[str, PresetFn]] = {}
+
+
+def register_preset(arch_pattern: str, name: str, fn: PresetFn) -> None:
+    """Register a layer preset for architectures matching ``arch_pattern`` (fnmatch)."""
+    PRESETS.setdefault(arch_pattern, {})[name] = fn
+
+
+def _relu(nodes: list[Node]) -> list[str]:
+    return [n.name for n in nodes if n.kind == "relu"]
+
+
+def _inception_mixed(nodes: list[Node]) -> list[str]:
+    """The output of each Mixed_* module: its last concatenation in graph order."""
+    last: dict[str, str] = {}
+    for n in nodes:
+        m = re.match(r"(Mixed_\w+?)\.", n.name)
+        if m and n.kind == "cat":
+            last[m.group(1)] = n.name
+    return list(last.values())
+
+
+def _inception_activation(nodes: list[Node]) -> list[str]:
+    chosen = set(_relu(nodes)) | set(_inception_mixed(nodes))
+    return [n.name for n in nodes if n.name in chosen]
+
+
+def _vgg_conv_dense(nodes: list[Node]) -> list[str]:
+    """Every conv layer after its ReLU, the hidden dense layers after their ReLU, and the
+    last dense layer (the logits), as in the 2018 paper's Figure 1."""
+    linear = [n.name for n in nodes if n.kind == "linear"]
+    chosen = set(_relu(nodes)) | set(linear[-1:])
+    return [n.name for n in nodes if n.name in chosen]
+
+
+register_preset("*", "all", lambda nodes: [n.name for n in nodes])
+register_preset("*", "relu", _relu)
+register_preset("resnet*", "activation", _relu)
+register_preset("resnet*", "paper", _relu)
+register_preset("inception_v3", "mixed", _inception_mixed)
+register_preset("inception_v3", "activation", _inception_activation)
+register_preset("inception_v3", "paper", _inception_activation)
+register_preset("vgg*", "conv_dense", _vgg_conv_dense)
+register_preset("vgg*", "paper", _vgg_conv_dense)
+
+
+def presets_for(arch: str) -> dict[str, PresetFn]:
+    """All presets available for ``arch`` (specific patterns override ``*``)."""
+    out: dict[str, PresetFn] = {}
+    for pattern in sorted(PRESETS, key=lambda p: (p != "*", len(p))):
+        if fnmatch.fnmatchcase(arch, pattern):
+            out.update(PRESETS[pattern])
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Selection
+# --------------------------------------------------------------------------------------
+
+
+def _nearest(name: str, names: Sequence[str], n: int = 5) -> list[str]:
+    close = difflib.get_close_matches(name, names, n=n, cutoff=0.6)
+    if not close:  # fall back on shared prefixes, e.g. 'layer9.0.relu' → 'layer4.0.relu'
+        close = difflib.get_close_matches(name, names, n=n, cutoff=0.3)
+    return close
+
+
+def select_layers(arch: str, nodes: Sequence[Node], selection: str | Sequence[str]) -> list[str]:
+    """Resolve a layer selection against a model's graph.
+
+    Each entry of ``selection`` is one of
+
+    - ``pixels``: the preprocessed input (always listed first);
+    - ``preset:NAME``: a preset (``activation``/``paper`` for ResNets and Inception-v3,
+      ``conv_dense``/``paper`` for VGG, ``mixed`` for Inception-v3, ``relu`` and ``all``
+      for any model);
+    - ``re:REGEX``: node names fully matching a regular expression;
+    - a glob pattern with ``*``, ``?`` or ``[...]`` (e.g. ``layer4.*.relu*``);
+    - an exact node name.
+
+    Returns the selected names without duplicates, ``pixels`` first, then graph order.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (listing the nearest valid names), an unknown preset
+        (listing the available ones), or a pattern that matches nothing.
+    """
+    if isinstance(selection, str):
+        selection = [selection]
+    if not selection:
+        raise ValueError("the layer selection is empty")
+    names = [n.name for n in nodes]
+    known = set(names)
+    chosen: set[str] = set()
+    want_pixels = False
+    presets = presets_for(arch)
+    for entry in selection:
+        entry = str(entry)
+        if entry == PIXELS:
+            want_pixels = True
+        elif entry.startswith("preset:"):
+            key = entry.split(":", 1)[1]
+            if key not in presets:
+                raise ValueError(f"unknown layer preset {key!r} for {arch}; available: {sorted(presets)}")
+            chosen.update(presets[key](list(nodes)))
+        elif entry.startswith("re:"):
+            try:
+                rx = re.compile(entry[3:])
+            except re.error as err:
+                raise ValueError(f"layer pattern {entry!r} is not a valid regular expression: {err}") from None
+            hits = [n for n in names if rx.fullmatch(n)]
+            if not hits:
+                raise ValueError(f"layer pattern {entry!r} matches no node of {arch}; e.g. {names[:5]}")
+            chosen.update(hits)
+        elif any(c in entry for c in "*?["):
+            hits = fnmatch.filter(names, entry)
+            if not hits:
+                raise ValueError(
+                    f"layer pattern {entry!r} matches no node of {arch}; nearest names: {_nearest(entry, names)}"
+                )
+            chosen.update(hits)
+        elif entry in known:
+            chosen.add(entry)
+        else:
+            raise ValueError(
+                f"unknown layer {entry!r} for {arch}; nearest valid names: {_nearest(entry, names)} "
+                f"(list them all with: wordlens layers {arch})"
+            )
+    ordered = [n for n in names if n in chosen]
+    return ([PIXELS] if want_pixels else []) + ordered
+
+
+# --------------------------------------------------------------------------------------
+# Feature extraction graph
+# --------------------------------------------------------------------------------------
+
+
+def output_node(nodes: Sequence[Node]) -> str:
+    """The node whose value the model returns (its logits): the last graph node."""
+    return nodes[-1].name
+
+
+def feature_extractor(model: nn.Module, layers: Sequence[str]) -> fx.GraphModule:
+    """An FX graph module returning ``{layer: tensor}`` for ``layers`` (no ``pixels``).
+
+    In-place operations are turned out-of-place first, so that the value recorded for a
+    node is the node's own output and not one overwritten later (e.g. the ``add`` of a
+    residual block followed by an in-place ReLU).
+    """
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    for module in model.modules():
+        if hasattr(module, "inplace") and isinstance(module.inplace, bool):
+            module.inplace = False
+    model.eval()
+    gm = create_feature_extractor(model, return_nodes={name: name for name in layers})
+    changed = False
+    for node in gm.graph.nodes:
+        if node.kwargs.get("inplace") is True:
+            node.kwargs = {**node.kwargs, "inplace": False}
+            changed = True
+        if node.op == "call_method" and isinstance(node.target, str) and node.target.endswith("_") \
+                and node.target[:-1] in ("relu", "add", "mul", "clamp", "sigmoid", "tanh"):
+            node.target = node.target[:-1]
+            changed = True
+    if changed:
+        gm.recompile()
+    return gm.eval()
+
+
+def layer_shapes(model: nn.Module, input_shape: tuple[int, int, int], nodes: Sequence[Node] | None = None) -> dict[str, tuple]:
+    """Output shape (without the batch dimension) of every node, from one forward pass on
+    a single zero input; non-tensor outputs are reported as ``()``."""
+    nodes = list(nodes) if nodes is not None else graph_nodes(model)
+    gm = feature_extractor(model, [n.name for n in nodes])
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    with torch.no_grad():
+        out = gm(torch.zeros((1, *input_shape), device=device))
+    return {name: tuple(v.shape[1:]) if isinstance(v, torch.Tensor) else () for name, v in out.items()}
