@@ -33,6 +33,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(VPY) benchmarks/bench_stats.py
+	$(VPY) benchmarks/bench_activations.py
 
 lint: $(STAMP)
 	$(VENV)/bin/snakemake --lint

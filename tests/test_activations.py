@@ -269,3 +269,15 @@ def test_model_spec_from_config_rejects_unknown_keys():
         models.ModelSpec.from_config("m", {"arch": "vgg16", "weight": "x"})
     with pytest.raises(ValueError, match="'arch' is required"):
         models.ModelSpec.from_config("m", {})
+
+
+def test_background_writer_reports_write_errors():
+    class Broken:
+        def __setitem__(self, key, value):
+            raise OSError("disk full")
+
+    writer = activations._BackgroundWriter(per_batch=1)
+    with pytest.raises(RuntimeError, match="disk full"):
+        with writer:
+            writer.put(Broken(), 0, 1, np.zeros((1, 3)))
+            writer.finish()

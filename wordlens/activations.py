@@ -172,6 +172,8 @@ def extract_activations(
         tmp = {layer: stack.enter_context(wio.atomic_path(path)) for layer, path in outputs.items()}
         pred_tmp = stack.enter_context(wio.atomic_path(predictions)) if predictions is not None else None
         files: dict[str, Any] = {}
+        # HDF5 writes run in a background thread, overlapping the next forward pass.
+        writer = stack.enter_context(_BackgroundWriter(per_batch=len(outputs)))
         start = 0
         bar = stack.enter_context(tqdm(total=n, desc=f"extract {spec.name}", unit="img", disable=not progress))
         for pixels in loader:
@@ -189,11 +191,12 @@ def extract_activations(
                                                                   "layer_shape": list(shapes[layer])}, image_ids)
                         stack.callback(files[layer].close)
                     arr = value.reshape(value.shape[0], -1).to(torch.float32).cpu().numpy()
-                    files[layer]["activations"][start:stop] = arr.astype(np_dtype, copy=False)
+                    writer.put(files[layer]["activations"], start, stop, arr.astype(np_dtype, copy=False))
                 if predictions is not None:
                     logits_rows.append(feats[logits_node].reshape(pixels.shape[0], -1).float().cpu().numpy())
             start = stop
             bar.update(pixels.shape[0])
+        writer.finish()
         if start != n:
             raise RuntimeError(f"extraction read {start} images but the manifest has {n}")
         if pred_tmp is not None:
@@ -203,6 +206,62 @@ def extract_activations(
 
     log.info("extracted %d images × %d layer(s) in %.1f s", n, len(outputs), seconds)
     return ExtractionSummary(n_images=n, seconds=seconds, layers=list(outputs), layer_shapes=shapes)
+
+
+class _BackgroundWriter:
+    """Writes array blocks into HDF5 datasets from one background thread.
+
+    At most ``depth`` batches of ``per_batch`` blocks wait in the queue (bounded memory).  An error in the
+    writer is re-raised in the caller at the next :meth:`put` or at :meth:`finish`.
+    """
+
+    def __init__(self, per_batch: int, depth: int = 2):
+        import queue
+        import threading
+
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth * per_batch))
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="wordlens-hdf5-writer", daemon=True)
+
+    def __enter__(self) -> _BackgroundWriter:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:
+                dset, start, stop, arr = item
+                try:
+                    dset[start:stop] = arr
+                except BaseException as err:  # noqa: BLE001 - handed to the caller
+                    self._error = err
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"writing activations failed: {self._error}") from self._error
+
+    def put(self, dset: Any, start: int, stop: int, arr: np.ndarray) -> None:
+        self._check()
+        self._queue.put((dset, start, stop, arr))
+
+    def finish(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._check()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.finish() if exc[0] is None else self._abort()
+
+    def _abort(self) -> None:
+        # Drain without writing, so the thread stops before the files are closed.
+        self._error = self._error or RuntimeError("aborted")
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
 
 
 def _create_file(path: Path, n: int, shape: tuple[int, ...], batch_size: int, dtype: Any,

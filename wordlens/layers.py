@@ -244,27 +244,58 @@ def output_node(nodes: Sequence[Node]) -> str:
     return nodes[-1].name
 
 
+_VIEW_METHODS = {"view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "expand", "contiguous"}
+_VIEW_FUNCTIONS = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze, torch.permute, torch.transpose}
+_INPLACE_FUNCTIONS = {operator.iadd: operator.add, operator.imul: operator.mul, operator.isub: operator.sub}
+
+
 def feature_extractor(model: nn.Module, layers: Sequence[str]) -> fx.GraphModule:
     """An FX graph module returning ``{layer: tensor}`` for ``layers`` (no ``pixels``).
 
-    In-place operations are turned out-of-place first, so that the value recorded for a
-    node is the node's own output and not one overwritten later (e.g. the ``add`` of a
-    residual block followed by an in-place ReLU).
+    An in-place operation that would overwrite a requested node's output (e.g. the
+    in-place ReLU after a residual block's ``add``, or Inception's
+    ``F.relu(bn(x), inplace=True)`` when ``…bn`` is requested) is made out-of-place, so
+    the recorded value is the node's own output.  Other in-place operations stay in
+    place, which keeps the forward pass as fast as the model's own.
     """
+    import warnings
+
     from torchvision.models.feature_extraction import create_feature_extractor
 
-    for module in model.modules():
-        if hasattr(module, "inplace") and isinstance(module.inplace, bool):
-            module.inplace = False
     model.eval()
-    gm = create_feature_extractor(model, return_nodes={name: name for name in layers})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="NOTE: The nodes obtained by tracing")
+        gm = create_feature_extractor(model, return_nodes={name: name for name in layers})
+    modules = dict(gm.named_modules())
+    output = next(n for n in gm.graph.nodes if n.op == "output")
+    protected = {n for n in output.all_input_nodes}
     changed = False
     for node in gm.graph.nodes:
-        if node.kwargs.get("inplace") is True:
+        first = node.args[0] if node.args else None
+        if not isinstance(first, fx.Node) or first not in protected:
+            continue
+        is_view = (node.op == "call_method" and node.target in _VIEW_METHODS) or (
+            node.op == "call_function" and node.target in _VIEW_FUNCTIONS)
+        if is_view:
+            protected.add(node)  # writing into a view writes into the requested tensor
+        elif node.op == "call_module" and getattr(modules.get(str(node.target)), "inplace", False) is True:
+            # The module may be shared by several calls (ResNet reuses one ReLU): copy it for this call.
+            mod = modules[str(node.target)]
+            clone = type(mod).__new__(type(mod))
+            clone.__dict__ = {**mod.__dict__, "inplace": False}
+            name = f"{str(node.target).replace('.', '_')}_out_of_place_{len(modules)}"
+            gm.add_submodule(name, clone)
+            modules[name] = clone
+            node.target = name
+            changed = True
+        elif node.kwargs.get("inplace") is True:
             node.kwargs = {**node.kwargs, "inplace": False}
             changed = True
-        if node.op == "call_method" and isinstance(node.target, str) and node.target.endswith("_") \
-                and node.target[:-1] in ("relu", "add", "mul", "clamp", "sigmoid", "tanh"):
+        elif node.op == "call_function" and node.target in _INPLACE_FUNCTIONS:
+            node.target = _INPLACE_FUNCTIONS[node.target]
+            changed = True
+        elif node.op == "call_method" and isinstance(node.target, str) and node.target.endswith("_") \
+                and not node.target.startswith("_"):
             node.target = node.target[:-1]
             changed = True
     if changed:
