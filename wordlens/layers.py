@@ -149,6 +149,9 @@ register_preset("vgg*", "paper", _vgg_conv_dense)
 
 def presets_for(arch: str) -> dict[str, PresetFn]:
     """All presets available for ``arch`` (specific patterns override ``*``)."""
+    from wordlens.models import load_builtin_architectures
+
+    load_builtin_architectures()
     out: dict[str, PresetFn] = {}
     for pattern in sorted(PRESETS, key=lambda p: (p != "*", len(p))):
         if fnmatch.fnmatchcase(arch, pattern):

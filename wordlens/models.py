@@ -23,6 +23,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
 
 
+def load_builtin_architectures() -> None:
+    """Import the modules that register our own architectures (FractalNet)."""
+    import wordlens.fractalnet  # noqa: F401
+
+
 def register_architecture(name: str, preprocessing: dict[str, Any] | None = None):
     """Decorator registering a model constructor under ``name``."""
 
@@ -187,6 +192,7 @@ def _torchvision_models() -> list[str]:
 
 
 def _check_arch(arch: str) -> None:
+    load_builtin_architectures()
     if arch in ARCHITECTURES:
         return
     names = _torchvision_models()
@@ -217,6 +223,7 @@ def resolve_preprocessing(spec: ModelSpec) -> Preprocessing:
     """The preprocessing of a model: its weights' own transforms (or the architecture's
     defaults), updated with the config's overrides."""
     base: dict[str, Any]
+    load_builtin_architectures()
     if spec.arch in ARCHITECTURES:
         base = dict(ARCHITECTURE_PREPROCESSING.get(spec.arch, {"resize": None, "crop": 32}))
     else:
@@ -239,6 +246,7 @@ def resolve_preprocessing(spec: ModelSpec) -> Preprocessing:
 
 
 def _construct(spec: ModelSpec) -> nn.Module:
+    load_builtin_architectures()
     kwargs = dict(spec.arch_kwargs)
     if spec.num_classes is not None:
         kwargs["num_classes"] = int(spec.num_classes)
