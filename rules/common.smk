@@ -1,10 +1,320 @@
-# Helpers shared by all stages (config validation, target lists).
+# Helpers shared by all stages: config validation, model and layer resolution, targets.
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
+from wordlens.naming import checkpoint_epochs, checkpoint_model_id, checkpoint_name, parse_checkpoint_model_id
 
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+IMAGE_SETS = config["image_sets"]
+DS_MODELS = config["ds_models"]
+MODELS = config.get("models", {})
+TRAINING = config["training"]
+RUNS = TRAINING.get("runs", {})
+STATS = config["stats"]
+GROUPS = list(range(config["sampling"]["images_per_concept"]))
+FASHION_MNIST_FILES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
+
+
+def _config_error(message):
+    raise WorkflowError(f"config: {message}")
+
+
+def _check_references():
+    for name, m in MODELS.items():
+        for s in m["image_sets"]:
+            if s not in IMAGE_SETS:
+                _config_error(f"models.{name}.image_sets names {s!r}, not one of image_sets {sorted(IMAGE_SETS)}")
+        if "trained" in m:
+            if m["trained"] not in RUNS:
+                _config_error(f"models.{name}.trained names {m['trained']!r}, not one of training.runs {sorted(RUNS)}")
+            for key in ("arch", "weights", "checkpoint"):
+                if m.get(key):
+                    _config_error(f"models.{name}: 'trained' and '{key}' exclude each other")
+        elif "arch" not in m:
+            _config_error(f"models.{name} needs 'arch' (e.g. resnet50) or 'trained' (a training run)")
+        if parse_checkpoint_model_id(name):
+            _config_error(f"models.{name}: names ending in -epochNNNN are reserved for training checkpoints")
+    for run, r in RUNS.items():
+        for key in ("train_set", "test_set"):
+            if r[key] not in IMAGE_SETS:
+                _config_error(f"training.runs.{run}.{key} names {r[key]!r}, not one of image_sets {sorted(IMAGE_SETS)}")
+    for where, sets in [("training.image_sets", TRAINING.get("image_sets"))] + [
+        (f"training.runs.{run}.image_sets", r.get("image_sets")) for run, r in RUNS.items()
+    ]:
+        for s in sets or []:
+            if s not in IMAGE_SETS:
+                _config_error(f"{where} names {s!r}, not one of image_sets {sorted(IMAGE_SETS)}")
+    for d in TRAINING.get("ds_models") or []:
+        if d not in DS_MODELS:
+            _config_error(f"training.ds_models names {d!r}, not one of ds_models {sorted(DS_MODELS)}")
+    for name, s in IMAGE_SETS.items():
+        if s.get("fetch") and s["kind"] != "fashion_mnist":
+            _config_error(f"image_sets.{name}.fetch works for kind fashion_mnist only")
+
+
+_check_references()
+
+
+# ---------------------------------------------------------------------------------------
+# Models: configured networks and training checkpoints
+# ---------------------------------------------------------------------------------------
+
+
+def run_epochs(run):
+    r = RUNS[run]
+    return checkpoint_epochs(r["epochs"], r["checkpoint_every"])
+
+
+def checkpoint_path(run, epoch):
+    return f"results/training/{run}/checkpoints/{checkpoint_name(epoch)}"
+
+
+CHECKPOINT_MODELS = {checkpoint_model_id(run, e): (run, e) for run in RUNS for e in run_epochs(run)}
+for _clash in set(CHECKPOINT_MODELS) & set(MODELS):
+    _config_error(f"model name {_clash!r} collides with a training checkpoint id")
+
+
+def model_config(model):
+    """The plain model description passed to the scripts (a params value)."""
+    if model in CHECKPOINT_MODELS:
+        run, epoch = CHECKPOINT_MODELS[model]
+        return {**RUNS[run]["model"], "checkpoint": checkpoint_path(run, epoch)}
+    m = MODELS[model]
+    if "trained" in m:
+        run = m["trained"]
+        return {**RUNS[run]["model"], "checkpoint": checkpoint_path(run, run_epochs(run)[-1])}
+    keys = ("arch", "weights", "checkpoint", "num_classes", "arch_kwargs", "preprocessing", "seed")
+    return {k: m[k] for k in keys if k in m}
+
+
+def model_files(wildcards):
+    """Files a model's weights come from (so that new weights rerun what depends on them)."""
+    weights_file = model_config(wildcards.model).get("checkpoint")
+    return [weights_file] if weights_file else []
+
+
+# ---------------------------------------------------------------------------------------
+# Layers, resolved once per (architecture, selection) and cached for later parses
+# ---------------------------------------------------------------------------------------
+
+_LAYER_CACHE = Path(".snakemake/wordlens/layers.json")
+
+
+def _layer_cache():
+    try:
+        return json.loads(_LAYER_CACHE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+_LAYERS = _layer_cache()
+
+
+def _resolve(model_cfg, selection):
+    """(selected layers in graph order, block of each) — importing torch only on a cache miss."""
+    key_src = json.dumps(
+        {k: model_cfg.get(k) for k in ("arch", "num_classes", "arch_kwargs")} | {"selection": selection, "v": 1},
+        sort_keys=True,
+    )
+    key = hashlib.sha1(key_src.encode()).hexdigest()
+    if key not in _LAYERS:
+        from wordlens.layers import resolve_selection
+
+        layers, blocks = resolve_selection(model_cfg, selection)
+        _LAYERS[key] = {"layers": layers, "blocks": blocks}
+        _LAYER_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _LAYER_CACHE.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(_LAYERS, indent=1, sort_keys=True))
+        os.replace(tmp, _LAYER_CACHE)
+    return _LAYERS[key]["layers"], _LAYERS[key]["blocks"]
+
+
+def model_layers(model):
+    selection = TRAINING["layers"] if model in CHECKPOINT_MODELS else MODELS[model]["layers"]
+    try:
+        return _resolve(model_config(model), selection)[0]
+    except ValueError as err:
+        _config_error(f"layers of model {model!r}: {err}")
+
+
+def layer_blocks(model):
+    """The block of each layer of model_layers(model), as a list in the same order."""
+    selection = TRAINING["layers"] if model in CHECKPOINT_MODELS else MODELS[model]["layers"]
+    layers, blocks = _resolve(model_config(model), selection)
+    return [blocks[layer] for layer in layers]
+
+
+# ---------------------------------------------------------------------------------------
+# Image sets, DS models, concepts
+# ---------------------------------------------------------------------------------------
+
+
+def image_set_files_of(name):
+    """Fashion-MNIST files the workflow fetches itself (for image sets with fetch: true)."""
+    s = IMAGE_SETS[name]
+    if s.get("fetch"):
+        return [f"{s['root']}/FashionMNIST/raw/{f}" for f in FASHION_MNIST_FILES]
+    return []
+
+
+def image_set_files(wildcards):
+    return image_set_files_of(wildcards.image_set)
+
+
+def ds_model_files(wildcards):
+    """A word-vector file (so that a replaced file reruns the concept tables)."""
+    ds = DS_MODELS[wildcards.ds]
+    return [ds["path"]] if ds["kind"] != "sentence_transformer" and ds.get("path") else []
+
+
+def class_file(image_set):
+    return IMAGE_SETS[image_set].get("classes")
+
+
+def concept_tables(wildcards):
+    """The concept table of the DS model, and those of all others when intersecting."""
+    own = f"results/concepts/{wildcards.image_set}/{wildcards.ds}.parquet"
+    if not config["concepts"]["intersect"]:
+        return {"table": own, "others": []}
+    others = [f"results/concepts/{wildcards.image_set}/{d}.parquet" for d in DS_MODELS if d != wildcards.ds]
+    return {"table": own, "others": others}
+
+
+def chunks():
+    size = STATS["chunk_size"]
+    return list(range((STATS["n_permutations"] + size - 1) // size))
+
+
+def chunk_range(wildcards):
+    size = STATS["chunk_size"]
+    start = int(wildcards.chunk) * size
+    return [start, min(start + size, STATS["n_permutations"])]
+
+
+def correlation_files(wildcards):
+    return [
+        f"results/correlations/{wildcards.model}/{wildcards.image_set}/{wildcards.layer}/group{g}.npz" for g in GROUPS
+    ]
+
+
+def gather_two_vs_two_input(wildcards):
+    layers = model_layers(wildcards.model)
+    base = f"results/two_vs_two/{wildcards.model}/{wildcards.image_set}/{wildcards.ds}"
+    return {
+        "observed": [f"{base}/{layer}/observed.parquet" for layer in layers],
+        "nulls": [f"{base}/{layer}/null/chunk{c}.npz" for layer in layers for c in chunks()],
+    }
+
+
+def gather_one_vs_two_input(wildcards):
+    layers = model_layers(wildcards.model)
+    base = f"results/misclassified/{wildcards.model}/{wildcards.image_set}/{wildcards.ds}"
+    return {
+        "inputs": [f"{base}/{layer}/observed.npz" for layer in layers],
+        "nulls": [f"{base}/{layer}/null/chunk{c}.npz" for layer in layers for c in chunks()],
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# What each model is analysed on
+# ---------------------------------------------------------------------------------------
+
+
+def training_image_sets(run):
+    return RUNS[run].get("image_sets") or TRAINING.get("image_sets") or [RUNS[run]["train_set"], RUNS[run]["test_set"]]
+
+
+def training_ds_models():
+    return TRAINING.get("ds_models") or list(DS_MODELS)
+
+
+def analyses():
+    """(model, image set, DS model) triples of the 2 vs. 2 analysis of configured models."""
+    return [(m, s, d) for m, cfg in MODELS.items() for s in cfg["image_sets"] for d in DS_MODELS]
+
+
+def two_vs_two_tables():
+    return [f"results/tables/two_vs_two/{m}/{s}/{d}.parquet" for m, s, d in analyses()]
+
+
+def misclassified_tables():
+    return [
+        f"results/tables/misclassified/{m}/{s}/{d}.parquet"
+        for m, s, d in analyses()
+        if MODELS[m].get("misclassified")
+    ]
+
+
+def mistake_tables():
+    return [
+        f"results/misclassified/{m}/{s}/{d}/mistakes.parquet"
+        for m, s, d in analyses()
+        if MODELS[m].get("misclassified")
+    ]
+
+
+def training_tables():
+    return [f"results/tables/training/{run}.parquet" for run in RUNS]
+
+
+def checkpoint_analyses():
+    """(checkpoint model, image set, DS model) triples of the training curves."""
+    return [
+        (checkpoint_model_id(run, e), s, d)
+        for run in RUNS
+        for e in run_epochs(run)
+        for s in training_image_sets(run)
+        for d in training_ds_models()
+    ]
+
+
+def concept_summaries():
+    used = {s for _, s, _ in analyses()} | {s for run in RUNS for s in training_image_sets(run)}
+    return [f"results/concepts/{s}/{d}.summary.parquet" for s in sorted(used) for d in DS_MODELS]
+
 
 def get_final_output():
-    """Every file the default target asks for (filled in as the stages arrive)."""
-    return []
+    out = ["results/tables/concepts.parquet"]
+    if MODELS:
+        out.append("results/tables/two_vs_two.parquet")
+    if misclassified_tables():
+        out += ["results/tables/misclassified.parquet", "results/tables/mistakes.parquet"]
+    if RUNS:
+        out.append("results/tables/training.parquet")
+    return out
+
+
+def _alternatives(names):
+    return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) or "(?!)"
+
+
+wildcard_constraints:
+    model=_alternatives(list(MODELS) + list(CHECKPOINT_MODELS)),
+    image_set=_alternatives(IMAGE_SETS),
+    ds=_alternatives(DS_MODELS),
+    run=_alternatives(RUNS),
+    layer=r"[^/]+",
+    group=r"\d+",
+    chunk=r"\d+",
+
+
+def print_results():
+    """Say where the results are (after a successful run)."""
+    tables = [p for p in get_final_output() if Path(p).exists()]
+    if tables:
+        print("\nwordlens results (tidy Parquet tables, e.g. pandas.read_parquet):")
+        for p in tables:
+            print(f"  {p}")

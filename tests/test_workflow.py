@@ -1,38 +1,267 @@
-"""The Snakemake workflow: lint and config validation (pytest calls `python -m snakemake`)."""
+"""The Snakemake workflow, run by pytest through `python -m snakemake` on generated data.
+
+One tiny run of every branch (2 vs. 2 on an ImageFolder tree with a random-init ResNet-18,
+a FractalNet trained on Fashion-MNIST-format files, misclassified 1 vs. 2, training
+curves) is shared by the module; its tables are checked against the library called
+directly, and dry runs check what reruns after config changes.
+"""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from workflow_data import paper_standin, tiny_workdir
+
+from wordlens import stats
+from wordlens.activations import LayerCorrelation
+from wordlens.concepts import read_concept_table, word_similarity
+
 REPO = Path(__file__).resolve().parents[1]
 
 
-def snakemake(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores", "1", *args]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)
+def snakemake(wd: Path, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(wd),
+           "--cores", "2", *args]
+    return subprocess.run(cmd, cwd=wd, capture_output=True, text=True, timeout=timeout)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The "Job stats" table of a dry run."""
+    counts = {}
+    in_table = False
+    for line in output.splitlines():
+        if line.startswith("Job stats"):
+            in_table = True
+            continue
+        if in_table:
+            m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+            if m and m.group(1) != "total":
+                counts[m.group(1)] = int(m.group(2))
+            elif line.strip().startswith("total"):
+                break
+    return counts
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    wd = tiny_workdir(tmp_path_factory.mktemp("wf"))
+    proc = snakemake(wd)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    assert "wordlens results" in proc.stdout + proc.stderr
+    return wd
+
+
+def override(wd: Path, name: str, change) -> Path:
+    cfg = yaml.safe_load((wd / "config.yaml").read_text())
+    change(cfg)
+    path = wd / name
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# The full run and its tables
+# ---------------------------------------------------------------------------------------
+
+
+def test_every_branch_produces_its_tables(tiny_run):
+    tables = tiny_run / "results" / "tables"
+    two = pd.read_parquet(tables / "two_vs_two.parquet")
+    cols = ["model", "ds_model", "image_set", "layer", "layer_index", "group", "statistic", "value", "p", "q",
+            "significant"]
+    assert set(cols) <= set(two.columns)
+    assert set(two["model"]) == {"r18", "frac"}
+    assert set(two["group"]) == {"0", "1", "2", "mean"}
+    assert two.loc[two["model"] == "r18", "layer"].unique().tolist() == ["pixels", "layer1.0.relu",
+                                                                         "layer4.1.relu_1", "fc"]
+    assert (two["n_permutations"] == 40).all()
+    assert ((two["p"] >= 1 / 41) & (two["p"] <= 1)).all()
+    mis = pd.read_parquet(tables / "misclassified.parquet")
+    assert set(mis["statistic"]) == {"1v2", "1v2_block_mean"}
+    mistakes = pd.read_parquet(tables / "mistakes.parquet")
+    assert len(mistakes) > 0 and mistakes["cosine_true_predicted"].between(-1, 1).all()
+    assert (mistakes["true"] != mistakes["predicted"]).all()
+    training = pd.read_parquet(tables / "training.parquet")
+    assert sorted(training["epoch"].unique()) == [0, 2, 4]
+    assert training["test_error"].notna().all()
+    assert set(training["model"]) == {"fm-epoch0000", "fm-epoch0002", "fm-epoch0004"}
+    concepts = pd.read_parquet(tables / "concepts.parquet")
+    assert concepts.set_index("image_set").loc["folders", "n_matched"] == 8
+
+
+def test_two_vs_two_table_equals_the_library(tiny_run):
+    wd = tiny_run
+    table = pd.read_parquet(wd / "results/tables/two_vs_two/r18/folders/w2v.parquet")
+    concepts = read_concept_table(wd / "results/concepts/folders/w2v.parquet")
+    means, nulls = {}, {}
+    for layer in ["pixels", "layer1.0.relu", "layer4.1.relu_1", "fc"]:
+        accs, group_nulls = [], []
+        for g in range(3):
+            corr = LayerCorrelation.load(wd / f"results/correlations/r18/folders/{layer}/group{g}.npz")
+            ids, B = word_similarity(concepts, list(corr.concepts))
+            assert ids == list(corr.concepts)
+            accs.append(stats.two_vs_two(corr.corr, B))
+            group_nulls.append(stats.two_vs_two_null(corr.corr, B, 40, seed=0, device="cpu"))
+        row = table[(table.layer == layer) & (table.group == "mean")].iloc[0]
+        assert row.value == pytest.approx(np.mean(accs), abs=1e-12)
+        null = np.mean(group_nulls, axis=0)
+        assert row.p == pytest.approx(stats.permutation_pvalue(np.mean(accs), null))
+        g0 = table[(table.layer == layer) & (table.group == "0")].iloc[0]
+        assert g0.value == pytest.approx(accs[0], abs=1e-12)
+        means[layer], nulls[layer] = np.mean(accs), null
+    mean_rows = table[table.group == "mean"]
+    fdr = stats.fdr_bhy(mean_rows["p"].to_numpy(), alpha=0.05)
+    np.testing.assert_allclose(mean_rows["q"], fdr.q)
+    np.testing.assert_array_equal(mean_rows["significant"], fdr.reject)
+
+
+def test_correlation_files_equal_numpy_on_the_cache(tiny_run):
+    wd = tiny_run
+    manifest = pd.read_parquet(wd / "results/manifests/folders.parquet")
+    with h5py.File(wd / "results/activations/r18/folders/layer4.1.relu_1.h5", "r") as f:
+        X = f["activations"][:].astype(np.float64)
+    rows = manifest.index[manifest.group == 1]
+    corr = LayerCorrelation.load(wd / "results/correlations/r18/folders/layer4.1.relu_1/group1.npz")
+    np.testing.assert_allclose(corr.corr, np.corrcoef(X[rows]), atol=1e-10)
+
+
+def test_misclassified_table_equals_the_library(tiny_run):
+    wd = tiny_run
+    mistakes = pd.read_parquet(wd / "results/misclassified/frac/fm_test/w2v/mistakes.parquet")
+    concepts = read_concept_table(wd / "results/concepts/fm_test/w2v.parquet")
+    table = pd.read_parquet(wd / "results/tables/misclassified/frac/fm_test/w2v.parquet")
+    layer = "blocks.1.pool"
+    with h5py.File(wd / f"results/activations/frac/fm_test/{layer}.h5", "r") as f:
+        X = f["activations"][:].astype(np.float64)
+    ids, CD = word_similarity(concepts, sorted(set(concepts.loc[concepts.matched, "class_id"])))
+    at = {c: i for i, c in enumerate(ids)}
+    img = np.array([[np.corrcoef(X[m.row], X[r])[0, 1] for r in m.reference_rows] for m in mistakes.itertuples()])
+    wt = np.array([[CD[at[m.true], at[c]] for c in m.references] for m in mistakes.itertuples()])
+    wp = np.array([[CD[at[m.predicted], at[c]] for c in m.references] for m in mistakes.itertuples()])
+    passed = stats.one_vs_two(img, wt, wp)
+    row = table[(table.layer == layer) & (table.statistic == "1v2")].iloc[0]
+    assert row.value == pytest.approx(passed.mean())
+    null = stats.one_vs_two_null(img, wt, wp, 40, seed=0, device="cpu")
+    assert row.p == pytest.approx(stats.permutation_pvalue(passed.mean(), null))
+    # references never include the image's true or predicted class
+    for m in mistakes.itertuples():
+        assert m.true not in m.references and m.predicted not in m.references
+
+
+def test_rerun_has_nothing_to_do(tiny_run):
+    proc = snakemake(tiny_run, "-n")
+    assert proc.returncode == 0
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_adding_a_layer_reruns_only_that_layer(tiny_run):
+    cfg = override(tiny_run, "more_layers.yaml",
+                   lambda c: c["models"]["r18"]["layers"].insert(2, "layer2.0.relu"))
+    proc = snakemake(tiny_run, "-n", "--configfile", str(cfg))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert job_counts(proc.stdout) == {"extract_activations": 1, "correlate_layer": 1, "two_vs_two_observed": 1,
+                                       "two_vs_two_null": 2, "gather_two_vs_two": 1, "table_two_vs_two": 1,
+                                       "all": 1}
+    assert "layer2.0.relu" in proc.stdout
+
+
+def test_adding_a_model_reruns_only_that_model(tiny_run):
+    def add(c):
+        c["models"]["r18b"] = {**c["models"]["r18"], "seed": 1}
+
+    proc = snakemake(tiny_run, "-n", "--configfile", str(override(tiny_run, "more_models.yaml", add)))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert job_counts(proc.stdout) == {"extract_activations": 4, "correlate_layer": 4, "two_vs_two_observed": 4,
+                                       "two_vs_two_null": 8, "gather_two_vs_two": 1, "table_two_vs_two": 1,
+                                       "all": 1}
+    assert "r18b" in proc.stdout and "results/activations/r18/" not in proc.stdout
+
+
+def test_raising_permutations_adds_only_new_chunks(tiny_run):
+    proc = snakemake(tiny_run, "-n", "--configfile",
+                     str(override(tiny_run, "more_perms.yaml", lambda c: c["stats"].update(n_permutations=60))))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = job_counts(proc.stdout)
+    # 20 (model, image set, layer) combinations get chunk 2; 4 layers' 1 vs. 2 nulls too; then the gathers.
+    assert counts == {"two_vs_two_null": 20, "one_vs_two_null": 4, "gather_two_vs_two": 5, "gather_one_vs_two": 1,
+                      "table_two_vs_two": 1, "table_misclassified": 1, "training_table": 1, "table_training": 1,
+                      "all": 1}
+    assert "chunk0.npz" not in proc.stdout.replace("null/chunk0.npz, ", "")  # no old chunk is an output
+    outputs = re.findall(r"output: (\S+/null/chunk\d+\.npz)", proc.stdout)
+    assert outputs and all(o.endswith("chunk2.npz") for o in outputs)
+
+
+def test_adding_a_ds_model_extracts_nothing_again(tiny_run):
+    def add(c):
+        c["ds_models"]["glove"] = {"kind": "glove", "path": "resources/glove.txt"}
+
+    proc = snakemake(tiny_run, "-n", "--configfile", str(override(tiny_run, "more_ds.yaml", add)))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = job_counts(proc.stdout)
+    assert "extract_activations" not in counts and "correlate_layer" not in counts and "train_model_fm" not in counts
+    assert counts["concept_table"] == 2 and counts["two_vs_two_observed"] == 20
+
+
+# ---------------------------------------------------------------------------------------
+# Lint, config validation, shipped configs
+# ---------------------------------------------------------------------------------------
 
 
 def test_lint_is_clean():
-    proc = snakemake("--lint")
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_bad_config_key_stops_the_run_naming_it(tmp_path):
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"stats": {"n_permutation": 10}}, "n_permutation"),
+        ({"stats": {"alpha": 2}}, "alpha"),
+        ({"models": {"m": {"arch": "resnet18", "image_sets": ["nowhere"], "layers": ["fc"]}}}, "nowhere"),
+        ({"models": {"m": {"arch": "resnet18", "image_sets": ["fmnist_test"], "layers": ["layer9.relu"]}}},
+         "layer9.relu"),
+    ],
+)
+def test_bad_config_stops_the_run_naming_it(tmp_path, change, message):
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     bad = tmp_path / "bad.yaml"
-    bad.write_text("stats:\n  n_permutation: 10\n")
-    proc = snakemake("-n", "--configfile", str(bad), "--directory", str(tmp_path), cwd=tmp_path)
+    bad.write_text(yaml.safe_dump(change))
+    proc = snakemake(tmp_path, "-n", "--configfile", str(bad))
     assert proc.returncode != 0
-    assert "n_permutation" in proc.stdout + proc.stderr
+    assert message in proc.stdout + proc.stderr
 
 
-def test_bad_config_value_stops_the_run_naming_it(tmp_path):
+def test_default_config_dry_run(tmp_path):
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("stats:\n  alpha: 2\n")
-    proc = snakemake("-n", "--configfile", str(bad), "--directory", str(tmp_path), cwd=tmp_path)
-    assert proc.returncode != 0
-    assert "alpha" in proc.stdout + proc.stderr
+    proc = snakemake(tmp_path, "-n")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = job_counts(proc.stdout)
+    assert counts["fetch_fashion_mnist"] == 1 and counts["train_model_fmnist"] == 1
+    assert counts["train_model_fmnist_permuted"] == 1 and counts["select_mistakes"] == 1
+
+
+@pytest.mark.parametrize("config", ["imagenet-paper.yaml", "cifar100-fractalnet.yaml"])
+def test_shipped_paper_configs_dry_run_on_stand_in_data(tmp_path, config):
+    wd = paper_standin(tmp_path)
+    proc = snakemake(wd, "-n", "--configfile", str(REPO / "config" / config))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = job_counts(proc.stdout)
+    if config.startswith("imagenet"):
+        # 50 + 106 + 17 layers (with pixels) over the three networks, 4 permutation chunks each
+        assert counts["extract_activations"] == 50 + 106 + 17
+        assert counts["two_vs_two_null"] == 4 * (50 + 106 + 17)
+        assert counts["predict"] == 3
+    else:
+        assert counts["train_model_cifar100"] == 1 and counts["train_model_cifar100_permuted"] == 1
+        # 81 checkpoints (epochs 0, 5, …, 400) × 7 layers × train and test images, for both runs
+        assert counts["training_table"] == 2

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+if TYPE_CHECKING:
+    import torch
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -21,6 +22,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     ValueError
         If the spec is not understood, or CUDA is asked for but not available.
     """
+    import torch
+
     if isinstance(device, torch.device):
         dev = device
     elif device == "auto":
@@ -41,6 +44,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 def resolve_dtype(dtype: str | torch.dtype = "float64") -> torch.dtype:
     """Turn ``"float64"``/``"float32"`` (or a torch dtype) into a torch floating dtype."""
+    import torch
+
+    _DTYPES = {"float64": torch.float64, "float32": torch.float32}
     if isinstance(dtype, torch.dtype):
         if dtype not in _DTYPES.values():
             raise ValueError(f"dtype {dtype} is not supported: use float64 or float32")

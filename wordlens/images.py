@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 log = logging.getLogger(__name__)
 
@@ -372,8 +371,9 @@ def group_rows(manifest: pd.DataFrame, group: int) -> slice:
     return slice(int(rows[0]), int(rows[0] + rows.size))
 
 
-class ManifestImages(torch.utils.data.Dataset):
-    """The manifest's images as [0, 1] pixel tensors (preprocessed, not normalised)."""
+class ManifestImages:
+    """The manifest's images as [0, 1] pixel tensors (preprocessed, not normalised); a
+    map-style dataset for ``torch.utils.data.DataLoader``."""
 
     def __init__(self, manifest: pd.DataFrame, source: ImageSource, transform: Any):
         self.paths = manifest["path"].tolist()
@@ -384,7 +384,7 @@ class ManifestImages(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
+    def __getitem__(self, i: int) -> Any:
         try:
             img = open_image(self.source, self.paths[i], self.indices[i])
         except Exception as err:  # noqa: BLE001

@@ -159,6 +159,38 @@ def presets_for(arch: str) -> dict[str, PresetFn]:
     return out
 
 
+def block_map(arch: str, nodes: Sequence[Node]) -> dict[str, str]:
+    """The block (residual block, Inception module, VGG stage, fractal block) of every node,
+    for averaging results within blocks ("Words as a window", Figures 4–5)."""
+    out = {PIXELS: "pixels"}
+    stage = 1
+    seen_body = False
+    for n in nodes:
+        name = n.name
+        if arch.startswith("resnet") or arch.startswith("wide_resnet") or arch.startswith("resnext"):
+            m = re.match(r"(layer\d+\.\d+)\.", name)
+            block = m.group(1) if m else ("head" if seen_body else "stem")
+            seen_body = seen_body or bool(m)
+        elif arch == "inception_v3":
+            m = re.match(r"(Mixed_\w+?|Conv2d_\w+?|AuxLogits)\.", name)
+            block = m.group(1) if m else ("head" if seen_body else "stem")
+            seen_body = seen_body or (m is not None and m.group(1).startswith("Mixed"))
+        elif arch.startswith("vgg"):
+            if name.startswith("features."):
+                block = f"block{stage}"
+                if n.kind == "pool":
+                    stage += 1
+            else:
+                block = "classifier" if name.startswith("classifier.") else "head"
+        elif arch == "fractalnet":
+            m = re.match(r"(blocks\.\d+)\.", name)
+            block = m.group(1) if m else "head"
+        else:
+            block = name.split(".")[0]
+        out[name] = block
+    return out
+
+
 # --------------------------------------------------------------------------------------
 # Selection
 # --------------------------------------------------------------------------------------
@@ -235,6 +267,25 @@ def select_layers(arch: str, nodes: Sequence[Node], selection: str | Sequence[st
             )
     ordered = [n for n in names if n in chosen]
     return ([PIXELS] if want_pixels else []) + ordered
+
+
+def resolve_selection(model_cfg: dict, selection: str | Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """Selected layers and their blocks for a model described by a config dict (arch,
+    num_classes, arch_kwargs), built on the meta device: no weights are read."""
+    import warnings
+
+    from wordlens.models import ModelSpec, _construct
+
+    spec = ModelSpec(name="layers", arch=model_cfg["arch"], num_classes=model_cfg.get("num_classes"),
+                     arch_kwargs=dict(model_cfg.get("arch_kwargs") or {}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with torch.device("meta"):
+            model = _construct(spec).eval()
+    nodes = graph_nodes(model)
+    chosen = select_layers(spec.arch, nodes, selection)
+    blocks = block_map(spec.arch, nodes)
+    return chosen, {name: blocks[name] for name in chosen}
 
 
 # --------------------------------------------------------------------------------------

@@ -49,12 +49,14 @@ import logging
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import torch
 
 from wordlens.device import resolve_device, resolve_dtype
+
+if TYPE_CHECKING:  # torch is imported where it is used: statistics-only jobs start faster
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +134,8 @@ def corr_rows(
     ValueError
         If ``X`` is not 2-D, has fewer than 2 features, or holds NaN/inf values.
     """
+    import torch
+
     shape = getattr(X, "shape", None)
     if shape is None:
         X = np.asarray(X)
@@ -259,6 +263,8 @@ def permutation(w: int, seed: int, index: int) -> np.ndarray:
 
 
 def _batch_size(per_item_bytes: int, batch_size: int | None, max_batch_bytes: int | None, device: torch.device) -> int:
+    import torch
+
     if batch_size is not None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
@@ -280,6 +286,8 @@ def _progress(total: int, desc: str, enabled: bool):
 
 def _inv_sqrt_var(var: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """1/sqrt(var), with 0 where the variance is zero relative to ``scale`` (= n·Σx²)."""
+    import torch
+
     zero = var <= CONSTANT_RTOL * scale
     return torch.where(zero, torch.zeros_like(var), torch.rsqrt(torch.where(zero, 1.0, var)))
 
@@ -307,6 +315,8 @@ class _TwoVsTwoKernel:
     """
 
     def __init__(self, A: np.ndarray, B: np.ndarray, device: torch.device, dtype: torch.dtype):
+        import torch
+
         w = A.shape[0]
         n = float(w - 2)
         self.w, self.n, self.device, self.dtype = w, n, device, dtype
@@ -343,6 +353,8 @@ class _TwoVsTwoKernel:
     def _buffers(self, P: int) -> dict[str, torch.Tensor]:
         # Reused between batches: allocating fresh multi-MB tensors for every batch costs
         # page faults that take longer than the arithmetic itself.
+        import torch
+
         if self._ws_size != P:
             shape = (P, self.w, self.w)
             names = ("rows", "Bp", "IBp", "G", "C")
@@ -355,6 +367,8 @@ class _TwoVsTwoKernel:
     def _relabel(M: torch.Tensor, perms: torch.Tensor, out: torch.Tensor, rows: torch.Tensor) -> None:
         """out[k] = M[π][:, π] for each row π = perms[k] (index_select + gather: advanced
         indexing is about ten times slower on CPU)."""
+        import torch
+
         P, w = perms.shape
         torch.index_select(M, 0, perms.reshape(-1), out=rows.view(P * w, w))
         torch.gather(rows, 2, perms[:, None, :].expand(P, w, w), out=out)
@@ -364,6 +378,8 @@ class _TwoVsTwoKernel:
 
         The returned tensor is a workspace buffer, overwritten by the next call.
         """
+        import torch
+
         n = self.n
         A, IA = self.A, self.IA
         ws = self._buffers(perms.shape[0])
@@ -390,6 +406,8 @@ class _TwoVsTwoKernel:
 
     def count_passed(self, perms: torch.Tensor, tie_tol: float) -> torch.Tensor:
         """Number of pairs passing (margin > tie_tol) for each relabelling in ``perms``."""
+        import torch
+
         D = self.margins(perms)
         passed = torch.gt(D, tie_tol, out=self._ws["pass"])
         # D is exactly symmetric (a + b == b + a) with a zero diagonal: each pair counts twice.
@@ -479,6 +497,8 @@ def two_vs_two_pairs(
     -------
     TwoVsTwoPairs
     """
+    import torch
+
     A, B = _validate_square_pair(A, B)
     tie_tol = _validate_tie_tol(tie_tol)
     kernel = _TwoVsTwoKernel(A, B, resolve_device(device), torch.float64)
@@ -555,6 +575,8 @@ def two_vs_two_null(
     numpy.ndarray
         Null accuracies, shape (n_permutations,), float64.
     """
+    import torch
+
     A, B = _validate_square_pair(A, B)
     n_permutations, seed, start = _validate_perm_args(n_permutations, seed, start)
     tie_tol = _validate_tie_tol(tie_tol)
@@ -717,6 +739,8 @@ def one_vs_two_null(
     numpy.ndarray
         Null accuracies, shape (n_permutations,), float64.
     """
+    import torch
+
     I, T, P = _validate_one_vs_two(img_ref, word_true_ref, word_pred_ref)
     n_permutations, seed, start = _validate_perm_args(n_permutations, seed, start)
     tie_tol = _validate_tie_tol(tie_tol)

@@ -32,6 +32,7 @@ from wordlens import io as wio
 from wordlens.device import resolve_device
 from wordlens.images import ImageSource, list_items, open_image, read_arrays
 from wordlens.models import ModelSpec, Preprocessing, build_model, resolve_preprocessing
+from wordlens.naming import checkpoint_epochs, checkpoint_name
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +83,6 @@ class TrainConfig:
     def milestone_epochs(self) -> list[int]:
         """Epochs after which the learning rate drops (e.g. 200, 300, 350, 375 of 400)."""
         return sorted({max(1, round(f * self.epochs)) for f in self.lr_milestones})
-
-
-def checkpoint_epochs(epochs: int, every: int) -> list[int]:
-    """The epochs a run writes checkpoints for: 0, every, 2·every, …, and the last."""
-    return sorted({0, *range(every, epochs + 1, every), epochs})
-
-
-def checkpoint_name(epoch: int) -> str:
-    return f"epoch-{epoch:04d}.pt"
 
 
 # --------------------------------------------------------------------------------------
@@ -265,8 +257,14 @@ def train(
         _save_checkpoint(model, path, meta)
         result.checkpoints[epoch] = path
 
+    train_eval = torch.utils.data.DataLoader(train_set, batch_size=max(config.batch_size, 256), shuffle=False,
+                                             num_workers=config.num_workers)
+    train_loss, train_error = _evaluate(model, train_eval, dev)
     test_loss, test_error = _evaluate(model, test_loader, dev)
-    save(0, {"test_loss": test_loss, "test_error": test_error})
+    row0 = {"epoch": 0, "lr": config.lr, "train_loss": train_loss, "train_error": train_error,
+            "test_loss": test_loss, "test_error": test_error, "seconds": 0.0}
+    rows.append(row0)
+    save(0, row0)
     for epoch in range(1, config.epochs + 1):
         model.train()
         t0 = time.perf_counter()
@@ -341,10 +339,21 @@ def _has_fashion_mnist(folder: Path) -> bool:
     return all((folder / f).is_file() or (folder / f[:-3]).is_file() for f in FASHION_MNIST_FILES)
 
 
+def _decompress(raw: Path) -> None:
+    """Keep an uncompressed copy of each .gz file (as torchvision does): later reads skip gunzip."""
+    import gzip
+
+    for f in FASHION_MNIST_FILES:
+        target = raw / f[:-3]
+        if (raw / f).is_file() and not target.is_file():
+            with gzip.open(raw / f, "rb") as src, wio.atomic_path(target) as tmp:
+                tmp.write_bytes(src.read())
+
+
 def obtain_fashion_mnist(root: str | Path) -> Path:
     """Make sure ``root/FashionMNIST/raw`` holds the four Fashion-MNIST files; return ``root``.
 
-    In order: files already there; a local copy from Debian/Ubuntu's
+    The files are also kept uncompressed beside the .gz files.  In order: files already there; a local copy from Debian/Ubuntu's
     ``dataset-fashion-mnist`` package (``/usr/share/datasets/fashion-mnist``); that
     package fetched with ``apt-get download`` and unpacked with ``dpkg -x`` (no root
     needed); torchvision's download; else a clear error saying how to get them.
@@ -357,6 +366,7 @@ def obtain_fashion_mnist(root: str | Path) -> Path:
     if _has_fashion_mnist(DEBIAN_FASHION_MNIST):
         for f in FASHION_MNIST_FILES:
             shutil.copy2(DEBIAN_FASHION_MNIST / f, raw / f)
+        _decompress(raw)
         log.info("Fashion-MNIST copied from %s", DEBIAN_FASHION_MNIST)
         return root
     attempts = []
@@ -372,6 +382,7 @@ def obtain_fashion_mnist(root: str | Path) -> Path:
                 if _has_fashion_mnist(unpacked):
                     for f in FASHION_MNIST_FILES:
                         shutil.copy2(unpacked / f, raw / f)
+                    _decompress(raw)
                     log.info("Fashion-MNIST unpacked from Debian's dataset-fashion-mnist package")
                     return root
                 attempts.append("apt-get download: the package did not hold the files")
