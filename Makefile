@@ -3,6 +3,7 @@
 # and install everything the project needs into it.
 
 PYTHON ?= python3
+CORES  ?= all
 VENV   ?= .venv
 VPY    := $(VENV)/bin/python
 STAMP  := $(VENV)/.wordlens-installed
@@ -10,7 +11,7 @@ STAMP  := $(VENV)/.wordlens-installed
 .PHONY: help install test demo bench lint clean
 
 help:
-	@echo "make demo   set up .venv and run the default workflow (config.yaml)"
+	@echo "make demo   set up .venv and run the default workflow (config.yaml; CORES=all by default)"
 	@echo "make test   set up .venv and run the test suite"
 	@echo "make bench  run the benchmarks in benchmarks/"
 	@echo "make lint   snakemake --lint"
@@ -28,8 +29,7 @@ test: $(STAMP)
 	$(VPY) -m pytest
 
 demo: $(STAMP)
-	@echo "The default workflow arrives with the workflow issues; for now 'make demo' only sets up $(VENV)."
-	@echo "Try the statistics core: $(VPY) benchmarks/bench_stats.py"
+	$(VENV)/bin/snakemake --cores $(CORES)
 
 bench: $(STAMP)
 	$(VPY) benchmarks/bench_stats.py
