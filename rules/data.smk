@@ -83,6 +83,8 @@ rule table_concepts:
         image_sets=[Path(p).parent.name for p in concept_summaries()],
     log:
         "logs/table_concepts.log",
+    benchmark:
+        "logs/benchmarks/table_concepts.tsv"
     threads: 1
     resources:
         mem_mb=1000,

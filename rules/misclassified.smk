@@ -15,6 +15,8 @@ rule select_mistakes:
         image_set=lambda wildcards: IMAGE_SETS[wildcards.image_set],
     log:
         "logs/select_mistakes/{model}/{image_set}/{ds}.log",
+    benchmark:
+        "logs/benchmarks/select_mistakes/{model}/{image_set}/{ds}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -82,6 +84,8 @@ rule gather_one_vs_two:
         alpha=STATS["alpha"],
     log:
         "logs/gather_one_vs_two/{model}/{image_set}/{ds}.log",
+    benchmark:
+        "logs/benchmarks/gather_one_vs_two/{model}/{image_set}/{ds}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -99,6 +103,8 @@ rule table_misclassified:
         table="results/tables/misclassified.parquet",
     log:
         "logs/table_misclassified.log",
+    benchmark:
+        "logs/benchmarks/table_misclassified.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -122,6 +128,8 @@ rule table_mistakes:
         },
     log:
         "logs/table_mistakes.log",
+    benchmark:
+        "logs/benchmarks/table_mistakes.tsv"
     threads: 1
     resources:
         mem_mb=2000,

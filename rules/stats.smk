@@ -78,6 +78,8 @@ rule table_two_vs_two:
         table="results/tables/two_vs_two.parquet",
     log:
         "logs/table_two_vs_two.log",
+    benchmark:
+        "logs/benchmarks/table_two_vs_two.tsv"
     threads: 1
     resources:
         mem_mb=2000,

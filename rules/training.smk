@@ -56,6 +56,8 @@ rule training_table:
         permuted=lambda wildcards: RUNS[wildcards.run]["permute_labels"],
     log:
         "logs/training_table/{run}.log",
+    benchmark:
+        "logs/benchmarks/training_table/{run}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -73,6 +75,8 @@ rule table_training:
         table="results/tables/training.parquet",
     log:
         "logs/table_training.log",
+    benchmark:
+        "logs/benchmarks/table_training.tsv"
     threads: 1
     resources:
         mem_mb=2000,
