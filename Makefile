@@ -34,6 +34,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(VPY) benchmarks/bench_stats.py
 	$(VPY) benchmarks/bench_activations.py
+	$(VPY) benchmarks/bench_workflow.py
 
 lint: $(STAMP)
 	$(VENV)/bin/snakemake --lint

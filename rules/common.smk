@@ -3,6 +3,7 @@ import hashlib
 import json
 import os
 import re
+from functools import cache
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -87,8 +88,9 @@ for _clash in set(CHECKPOINT_MODELS) & set(MODELS):
     _config_error(f"model name {_clash!r} collides with a training checkpoint id")
 
 
+@cache
 def model_config(model):
-    """The plain model description passed to the scripts (a params value)."""
+    """The plain model description passed to the scripts (a params value; do not modify)."""
     if model in CHECKPOINT_MODELS:
         run, epoch = CHECKPOINT_MODELS[model]
         return {**RUNS[run]["model"], "checkpoint": checkpoint_path(run, epoch)}
@@ -142,6 +144,7 @@ def _resolve(model_cfg, selection):
     return _LAYERS[key]["layers"], _LAYERS[key]["blocks"]
 
 
+@cache
 def model_layers(model):
     selection = TRAINING["layers"] if model in CHECKPOINT_MODELS else MODELS[model]["layers"]
     try:
@@ -150,6 +153,7 @@ def model_layers(model):
         _config_error(f"layers of model {model!r}: {err}")
 
 
+@cache
 def layer_blocks(model):
     """The block of each layer of model_layers(model), as a list in the same order."""
     selection = TRAINING["layers"] if model in CHECKPOINT_MODELS else MODELS[model]["layers"]
