@@ -335,6 +335,12 @@ FASHION_MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
+def _copy_atomic(src: Path, dst: Path) -> None:
+    """Copy under a temporary name, then rename: a killed copy never looks complete."""
+    with wio.atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+
+
 def _has_fashion_mnist(folder: Path) -> bool:
     return all((folder / f).is_file() or (folder / f[:-3]).is_file() for f in FASHION_MNIST_FILES)
 
@@ -365,7 +371,7 @@ def obtain_fashion_mnist(root: str | Path) -> Path:
     raw.mkdir(parents=True, exist_ok=True)
     if _has_fashion_mnist(DEBIAN_FASHION_MNIST):
         for f in FASHION_MNIST_FILES:
-            shutil.copy2(DEBIAN_FASHION_MNIST / f, raw / f)
+            _copy_atomic(DEBIAN_FASHION_MNIST / f, raw / f)
         _decompress(raw)
         log.info("Fashion-MNIST copied from %s", DEBIAN_FASHION_MNIST)
         return root
@@ -381,7 +387,7 @@ def obtain_fashion_mnist(root: str | Path) -> Path:
                 unpacked = Path(tmp) / "x" / DEBIAN_FASHION_MNIST.relative_to("/")
                 if _has_fashion_mnist(unpacked):
                     for f in FASHION_MNIST_FILES:
-                        shutil.copy2(unpacked / f, raw / f)
+                        _copy_atomic(unpacked / f, raw / f)
                     _decompress(raw)
                     log.info("Fashion-MNIST unpacked from Debian's dataset-fashion-mnist package")
                     return root
