@@ -18,6 +18,7 @@ include: "rules/correlate.smk"
 include: "rules/stats.smk"
 include: "rules/misclassified.smk"
 include: "rules/training.smk"
+include: "rules/adversarial.smk"
 
 
 localrules:
@@ -33,6 +34,10 @@ localrules:
     training_table,
     gather_two_vs_two,
     gather_one_vs_two,
+    adversarial,
+    table_adversarial,
+    table_adversarial_attacks,
+    gather_adversarial,
 
 
 rule all:
@@ -55,6 +60,11 @@ rule misclassified:
 rule training:
     input:
         "results/tables/training.parquet" if RUNS else [],
+
+
+rule adversarial:
+    input:
+        adversarial_outputs(),
 
 
 onsuccess:

@@ -20,6 +20,7 @@ MODELS = config.get("models", {})
 TRAINING = config["training"]
 RUNS = TRAINING.get("runs", {})
 STATS = config["stats"]
+ADVERSARIAL = config["adversarial"]
 GROUPS = list(range(config["sampling"]["images_per_concept"]))
 FASHION_MNIST_FILES = [
     "train-images-idx3-ubyte.gz",
@@ -64,6 +65,10 @@ def _check_references():
     for name, s in IMAGE_SETS.items():
         if s.get("fetch") and s["kind"] != "fashion_mnist":
             _config_error(f"image_sets.{name}.fetch works for kind fashion_mnist only")
+    if ADVERSARIAL["ds_model"] is not None and ADVERSARIAL["ds_model"] not in DS_MODELS:
+        _config_error(f"adversarial.ds_model names {ADVERSARIAL['ds_model']!r}, not one of ds_models {sorted(DS_MODELS)}")
+    if ADVERSARIAL["clip_min"] >= ADVERSARIAL["clip_max"]:
+        _config_error(f"adversarial.clip_min ({ADVERSARIAL['clip_min']}) must be below clip_max ({ADVERSARIAL['clip_max']})")
 
 
 _check_references()
@@ -164,6 +169,56 @@ def layer_blocks(model):
 # ---------------------------------------------------------------------------------------
 # Image sets, DS models, concepts
 # ---------------------------------------------------------------------------------------
+
+
+def adversarial_pairs():
+    """(model, clean image set) pairs that are attacked."""
+    return [(m, s) for m, cfg in MODELS.items() if cfg.get("adversarial") for s in cfg["image_sets"]]
+
+
+def adversarial_set(model, image_set):
+    """Name of the image set holding a model's successful adversarial images of an image set."""
+    return f"{image_set}.mim.{model}"
+
+
+ADVERSARIAL_SETS = {
+    adversarial_set(m, s): {"kind": "tensor", "root": f"results/adversarial/{m}/{s}/images.pt", "split": "adversarial"}
+    for m, s in adversarial_pairs()
+}
+
+
+def image_set_config(name):
+    """The configuration of an image set: a configured one, or an adversarial one."""
+    return IMAGE_SETS[name] if name in IMAGE_SETS else ADVERSARIAL_SETS[name]
+
+
+def tensor_files(wildcards):
+    """The tensor file of an adversarial image set (none for configured image sets)."""
+    s = ADVERSARIAL_SETS.get(wildcards.image_set)
+    return [s["root"]] if s else []
+
+
+def attack_ds_model():
+    return ADVERSARIAL["ds_model"] or next(iter(DS_MODELS))
+
+
+def attack_chunks():
+    return list(range((ADVERSARIAL["n_sources"] + ADVERSARIAL["sources_per_job"] - 1) // ADVERSARIAL["sources_per_job"]))
+
+
+def attack_concept_tables(wildcards):
+    """All DS models' concept tables, the one that chooses the targets first."""
+    first = attack_ds_model()
+    return [f"results/concepts/{wildcards.image_set}/{d}.parquet" for d in [first, *(d for d in DS_MODELS if d != first)]]
+
+
+def gather_adversarial_input(wildcards):
+    layers = model_layers(wildcards.model)
+    base = f"results/adversarial/{wildcards.model}/{wildcards.image_set}/{wildcards.ds}"
+    return {
+        "inputs": [f"{base}/{layer}/observed.npz" for layer in layers],
+        "nulls": [f"{base}/{layer}/null/chunk{c}.npz" for layer in layers for c in chunks()],
+    }
 
 
 def image_set_files_of(name):
@@ -270,6 +325,25 @@ def mistake_tables():
     ]
 
 
+def adversarial_analyses():
+    return [(m, s, d) for m, s in adversarial_pairs() for d in DS_MODELS]
+
+
+def adversarial_tables():
+    return [f"results/tables/adversarial/{m}/{s}/{d}.parquet" for m, s, d in adversarial_analyses()]
+
+
+def attack_tables():
+    return [f"results/tables/adversarial_attacks/{m}/{s}.parquet" for m, s in adversarial_pairs()]
+
+
+def adversarial_outputs():
+    if not adversarial_pairs():
+        return []
+    grids = [f"results/adversarial/{m}/{s}/grid.png" for m, s in adversarial_pairs()]
+    return ["results/tables/adversarial.parquet", "results/tables/adversarial_attacks.parquet", *grids]
+
+
 def training_tables():
     return [f"results/tables/training/{run}.parquet" for run in RUNS]
 
@@ -298,6 +372,7 @@ def get_final_output():
         out += ["results/tables/misclassified.parquet", "results/tables/mistakes.parquet"]
     if RUNS:
         out.append("results/tables/training.parquet")
+    out += adversarial_outputs()
     return out
 
 
@@ -307,7 +382,7 @@ def _alternatives(names):
 
 wildcard_constraints:
     model=_alternatives(list(MODELS) + list(CHECKPOINT_MODELS)),
-    image_set=_alternatives(IMAGE_SETS),
+    image_set=_alternatives(list(IMAGE_SETS) + list(ADVERSARIAL_SETS)),
     ds=_alternatives(DS_MODELS),
     run=_alternatives(RUNS),
     layer=r"[^/]+",
@@ -317,7 +392,7 @@ wildcard_constraints:
 
 def print_results():
     """Say where the results are (after a successful run)."""
-    tables = [p for p in get_final_output() if Path(p).exists()]
+    tables = [p for p in get_final_output() if Path(p).exists() and p.endswith(".parquet")]
     if tables:
         print("\nwordlens results (tidy Parquet tables, e.g. pandas.read_parquet):")
         for p in tables:

@@ -60,6 +60,8 @@ rule sample_images:
         images_per_concept=config["sampling"]["images_per_concept"],
         seed=config["sampling"]["seed"],
         on_error=config["sampling"]["on_error"],
+    wildcard_constraints:
+        image_set=_alternatives(IMAGE_SETS),  # adversarial image sets get their manifest from gather_attacks
     log:
         "logs/sample_images/{image_set}.log",
     benchmark:

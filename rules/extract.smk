@@ -32,12 +32,13 @@ rule predict:
 rule extract_activations:
     input:
         manifest="results/manifests/{image_set}.parquet",
+        images=tensor_files,
         weights=model_files,
     output:
         h5="results/activations/{model}/{image_set}/{layer}.h5",
     params:
         model=lambda wildcards: model_config(wildcards.model),
-        image_set=lambda wildcards: IMAGE_SETS[wildcards.image_set],
+        image_set=lambda wildcards: image_set_config(wildcards.image_set),
         batch_size=config["extraction"]["batch_size"],
         storage_dtype=config["extraction"]["storage_dtype"],
         compression=config["extraction"]["compression"],

@@ -9,4 +9,4 @@ p = snakemake.params
 nulls = {layer: [f for f in snakemake.input.nulls if f"/{layer}/null/" in f] for layer in p.layers}
 one_vs_two_gather_stage(p.layers, dict(zip(p.layers, p.blocks)), list(snakemake.input.inputs), nulls, snakemake.output.table,
                         snakemake.wildcards.model, snakemake.wildcards.ds, snakemake.wildcards.image_set,
-                        p.n_permutations, p.alpha)
+                        p.n_permutations, p.alpha, group=p.get("group", "mistakes"))

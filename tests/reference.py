@@ -91,3 +91,42 @@ def bhy_reference(p: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     q[order] = q_sorted
     reject[order] = reject_sorted
     return reject, q
+
+
+def mim_tf2_literal(model_fn, x, eps, eps_iter, nb_iter, norm, clip_min, clip_max, y, targeted, decay_factor):
+    """The cleverhans 4.0.0 TF2 ``momentum_iterative_method`` loop, transcribed op for op
+    into torch without any cleverhans helper (tf.reduce_mean → mean, tf.sign → sign, …)."""
+    import torch
+
+    red_ind = list(range(1, x.dim()))
+    momentum = torch.zeros_like(x)
+    adv_x = x.clone()
+    i = 0
+    while i < nb_iter:
+        xv = adv_x.clone().requires_grad_(True)
+        logits = model_fn(xv)
+        # tf.nn.sparse_softmax_cross_entropy_with_logits: −log softmax(logits)[y], per example
+        loss = -torch.log_softmax(logits, dim=1)[torch.arange(len(y)), y]
+        if targeted:
+            loss = -loss
+        grad = torch.autograd.grad(loss.sum(), xv)[0]  # tape.gradient of a vector = of its sum
+        avoid_zero_div = 1e-12
+        grad = grad / torch.clamp(torch.mean(torch.abs(grad), dim=red_ind, keepdim=True), min=avoid_zero_div)
+        momentum = decay_factor * momentum + grad
+        if norm == np.inf:
+            optimal_perturbation = torch.sign(momentum)
+        else:  # L2
+            square = torch.clamp(torch.sum(momentum**2, dim=red_ind, keepdim=True), min=avoid_zero_div)
+            optimal_perturbation = momentum / torch.sqrt(square)
+        adv_x = adv_x + eps_iter * optimal_perturbation
+        eta = adv_x - x
+        if norm == np.inf:
+            eta = torch.clamp(eta, -eps, eps)
+        else:
+            n2 = torch.sqrt(torch.clamp(torch.sum(eta**2, dim=red_ind, keepdim=True), min=avoid_zero_div))
+            eta = eta * torch.clamp(eps / n2, max=1.0)
+        adv_x = x + eta
+        if clip_min is not None and clip_max is not None:
+            adv_x = torch.clamp(adv_x, clip_min, clip_max)
+        i += 1
+    return adv_x.detach()

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from reference import one_vs_two_loop
 from workflow_data import paper_standin, tiny_workdir
 
 from wordlens import stats
@@ -157,6 +158,58 @@ def test_misclassified_table_equals_the_library(tiny_run):
         assert m.true not in m.references and m.predicted not in m.references
 
 
+def test_adversarial_attacks_are_counted_and_failures_discarded(tiny_run):
+    wd = tiny_run
+    attacks = pd.read_parquet(wd / "results/tables/adversarial_attacks.parquet")
+    assert len(attacks) == 4 * 6 and attacks["source"].nunique() == 4
+    assert (attacks.groupby("source")["category"].apply(list).map(len) == 6).all()
+    assert (attacks["target"] != attacks["source"]).all()
+    assert attacks["linf"].max() <= 0.3 + 1e-6
+    assert (attacks["success"] == (attacks["pred_concept"] == attacks["target"])).all()
+    assert (attacks["discarded"] == ~attacks["success"]).all()
+    manifest = pd.read_parquet(wd / "results/manifests/fm_test.mim.frac.parquet")
+    assert len(manifest) == int(attacks["success"].sum())  # failed attacks are not analysed
+    import torch
+
+    stored = torch.load(wd / "results/adversarial/frac/fm_test/images.pt", weights_only=True)["images"]
+    assert stored.shape == (24, 1, 32, 32) and float(stored.min()) >= 0 and float(stored.max()) <= 1
+    with h5py.File(wd / "results/activations/frac/fm_test.mim.frac/pixels.h5", "r") as f:
+        pixels = f["activations"][:]
+    expected = ((stored[manifest["index"].to_numpy()] - 0.5) / 0.5).reshape(len(manifest), -1).numpy()
+    np.testing.assert_allclose(pixels, expected, atol=1e-6)  # the cache holds exactly the adversarial images
+    grid = wd / "results/adversarial/frac/fm_test/grid.png"
+    assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and grid.stat().st_size > 10_000
+
+
+def test_adversarial_table_equals_the_library(tiny_run):
+    wd = tiny_run
+    tests = pd.read_parquet(wd / "results/adversarial/frac/fm_test/w2v/tests.parquet")
+    concepts = read_concept_table(wd / "results/concepts/fm_test/w2v.parquet")
+    table = pd.read_parquet(wd / "results/tables/adversarial/frac/fm_test/w2v.parquet")
+    assert len(tests) > 0 and set(table["group"]) >= {"all", *tests["category"]}
+    ids, CD = word_similarity(concepts, sorted(set(concepts.loc[concepts.matched, "class_id"])))
+    at = {c: i for i, c in enumerate(ids)}
+    for layer in ["pixels", "fc"]:
+        with h5py.File(wd / f"results/activations/frac/fm_test.mim.frac/{layer}.h5", "r") as f:
+            A = f["activations"][:].astype(np.float64)
+        with h5py.File(wd / f"results/activations/frac/fm_test/{layer}.h5", "r") as f:
+            X = f["activations"][:].astype(np.float64)
+        img = np.array([[np.corrcoef(A[t.row], X[r])[0, 1] for r in t.reference_rows] for t in tests.itertuples()])
+        wt = np.array([[CD[at[t.true], at[c]] for c in t.references] for t in tests.itertuples()])
+        wp = np.array([[CD[at[t.predicted], at[c]] for c in t.references] for t in tests.itertuples()])
+        passed = one_vs_two_loop(img, wt, wp)
+        rows = table[(table.layer == layer) & (table.statistic == "1v2")].set_index("group")
+        assert rows.at["all", "value"] == pytest.approx(passed.mean())
+        null = stats.one_vs_two_null(img, wt, wp, 40, seed=0, device="cpu")
+        assert rows.at["all", "p"] == pytest.approx(stats.permutation_pvalue(passed.mean(), null))
+        for category, sub in tests.groupby("category"):
+            mask = (tests["category"] == category).to_numpy()
+            assert rows.at[category, "value"] == pytest.approx(passed[mask].mean())
+            assert rows.at[category, "n_concepts"] == len(sub)
+    for t in tests.itertuples():
+        assert t.true not in t.references and t.predicted not in t.references
+
+
 def test_rerun_has_nothing_to_do(tiny_run):
     proc = snakemake(tiny_run, "-n")
     assert proc.returncode == 0
@@ -192,11 +245,12 @@ def test_raising_permutations_adds_only_new_chunks(tiny_run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = job_counts(proc.stdout)
     # 20 (model, image set, layer) combinations get chunk 2; 4 layers' 1 vs. 2 nulls too; then the gathers.
-    assert counts == {"two_vs_two_null": 20, "one_vs_two_null": 4, "gather_two_vs_two": 5, "gather_one_vs_two": 1,
-                      "table_two_vs_two": 1, "table_misclassified": 1, "training_table": 1, "table_training": 1,
+    assert counts == {"two_vs_two_null": 20, "one_vs_two_null": 4, "adversarial_null": 4, "gather_two_vs_two": 5,
+                      "gather_one_vs_two": 1, "gather_adversarial": 1, "table_two_vs_two": 1,
+                      "table_misclassified": 1, "table_adversarial": 1, "training_table": 1, "table_training": 1,
                       "all": 1}
     outputs = re.findall(r"output: (\S+/null/chunk\d+\.npz)", proc.stdout)
-    assert len(outputs) == 24 and all(o.endswith("chunk2.npz") for o in outputs)  # no old chunk reruns
+    assert len(outputs) == 28 and all(o.endswith("chunk2.npz") for o in outputs)  # no old chunk reruns
 
 
 def test_adding_a_ds_model_extracts_nothing_again(tiny_run):
@@ -247,6 +301,7 @@ def test_default_config_dry_run(tmp_path):
     counts = job_counts(proc.stdout)
     assert counts["fetch_fashion_mnist"] == 1 and counts["train_model_fmnist"] == 1
     assert counts["train_model_fmnist_permuted"] == 1 and counts["select_mistakes"] == 1
+    assert counts["attack"] == 2 and counts["gather_attacks"] == 1 and counts["adversarial_tests"] == 1
 
 
 @pytest.mark.parametrize("config", ["imagenet-paper.yaml", "cifar100-fractalnet.yaml"])
@@ -256,10 +311,12 @@ def test_shipped_paper_configs_dry_run_on_stand_in_data(tmp_path, config):
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = job_counts(proc.stdout)
     if config.startswith("imagenet"):
-        # 50 + 106 + 17 layers (with pixels) over the three networks, 4 permutation chunks each
-        assert counts["extract_activations"] == 50 + 106 + 17
+        # 50 + 106 + 17 layers (with pixels) over the three networks, 4 permutation chunks each;
+        # Inception-v3's 106 layers again for its adversarial images
+        assert counts["extract_activations"] == 50 + 106 + 17 + 106
         assert counts["two_vs_two_null"] == 4 * (50 + 106 + 17)
         assert counts["predict"] == 3
+        assert counts["attack"] == 10 and counts["adversarial_null"] == 4 * 106
     else:
         assert counts["train_model_cifar100"] == 1 and counts["train_model_cifar100_permuted"] == 1
         # 81 checkpoints (epochs 0, 5, …, 400) × 7 layers × train and test images, for both runs

@@ -57,11 +57,13 @@ def tiny_workdir(wd: Path, *, with_training: bool = True) -> Path:
                     "preprocessing": {"resize": 40, "crop": 32},
                     "layers": ["pixels", "layer1.0.relu", "layer4.1.relu_1", "fc"], "misclassified": False},
             "frac": {"trained": "fm", "image_sets": ["fm_test"], "layers": ["pixels", "preset:blocks", "fc"],
-                     "misclassified": True},
+                     "misclassified": True, "adversarial": True},
         },
         "extraction": {"batch_size": 16},
         "stats": {"n_permutations": 40, "chunk_size": 20, "seed": 0, "alpha": 0.05},
         "misclassified": {"n_reference": 5, "seed": 0},
+        "adversarial": {"n_sources": 4, "sources_per_job": 2, "iterations": 10, "epsilon": 0.3, "n_reference": 5,
+                        "grid_sources": 3},
         "training": {
             "runs": {"fm": {"model": small, "train_set": "fm_train", "test_set": "fm_test", "epochs": 4,
                             "checkpoint_every": 2, "batch_size": 20, "lr": 0.05,
@@ -72,6 +74,7 @@ def tiny_workdir(wd: Path, *, with_training: bool = True) -> Path:
     if not with_training:
         del config["training"]
         del config["models"]["frac"]
+        del config["adversarial"]
     (wd / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return wd
 

@@ -157,8 +157,12 @@ def extract_activations(
         "storage_dtype": storage_dtype,
         "versions": json.dumps(wio.package_versions(), sort_keys=True),
     }
+    dataset = ManifestImages(manifest, source, pre.pixel_transform())
+    if dataset.pixel_shape is not None and dataset.pixel_shape != tuple(pre.input_shape):
+        raise ValueError(f"image set {source.name!r}: the images in {source.root} have shape {dataset.pixel_shape}, "
+                         f"but model {spec.name!r} takes {tuple(pre.input_shape)} (C, H, W)")
     loader = torch.utils.data.DataLoader(
-        ManifestImages(manifest, source, pre.pixel_transform()),
+        dataset,
         batch_size=batch_size, shuffle=False, num_workers=num_workers,
         pin_memory=dev.type == "cuda",
     )

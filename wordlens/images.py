@@ -10,6 +10,11 @@ Supported sources (``kind``):
 ``cifar100``
     The CIFAR-100 python pickles (``root/cifar-100-python/{train,test,meta}``), as
     torchvision's ``CIFAR100`` reads them.
+``tensor``
+    Images already in a model's pixel space, stored as a torch file (``root``) holding a
+    dict with an ``images`` tensor (N × C × H × W, [0, 1]); the adversarial images are
+    such a set.  The manifest's ``index`` is the position in that tensor; no resizing or
+    cropping is applied.
 ``fashion_mnist``
     The Fashion-MNIST IDX files (``{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``)
     in ``root/FashionMNIST/raw/`` (torchvision's layout) or directly in ``root``
@@ -39,7 +44,7 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-KINDS = ("imagenet", "imagefolder", "cifar100", "fashion_mnist")
+KINDS = ("imagenet", "imagefolder", "cifar100", "fashion_mnist", "tensor")
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
@@ -162,6 +167,22 @@ def read_arrays(source: ImageSource) -> tuple[np.ndarray, np.ndarray, list[str]]
     return _ARRAY_CACHE[key]
 
 
+def read_tensor_images(path: str | Path):
+    """The ``images`` tensor of a ``tensor`` image set (loaded with ``weights_only=True``)."""
+    import torch
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # noqa: BLE001 - torch raises many kinds for bad files
+        raise ValueError(f"{path} is not a readable torch tensor file: {err}") from err
+    images = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        raise ValueError(f"{path} must hold a dict with an 'images' tensor of shape N × C × H × W")
+    return images
+
+
 def list_items(source: ImageSource, on_error: str = "raise") -> dict[str, list[tuple[str, int]]]:
     """Every image of the source, per class id: ``{concept: [(path, index), …]}`` sorted.
 
@@ -170,6 +191,9 @@ def list_items(source: ImageSource, on_error: str = "raise") -> dict[str, list[t
     root = Path(source.root)
     if not root.exists():
         raise FileNotFoundError(f"image set {source.name!r}: root {root} does not exist")
+    if source.kind == "tensor":
+        raise ValueError(f"image set {source.name!r}: tensor image sets come with their own manifest; "
+                         "they cannot be sampled")
     if source.kind in ("cifar100", "fashion_mnist"):
         _, labels, names = read_arrays(source)
         out: dict[str, list[tuple[str, int]]] = {}
@@ -380,11 +404,24 @@ class ManifestImages:
         self.indices = manifest["index"].tolist()
         self.source = source
         self.transform = transform
+        self.tensor = read_tensor_images(source.root) if source.kind == "tensor" else None
+        if self.tensor is not None and self.indices:
+            bad = [i for i in self.indices if not 0 <= i < len(self.tensor)]
+            if bad:
+                raise ValueError(f"image set {source.name!r}: manifest indices {bad[:5]} are outside "
+                                 f"0..{len(self.tensor) - 1} of {source.root}")
+
+    @property
+    def pixel_shape(self) -> tuple[int, ...] | None:
+        """(C, H, W) of a tensor image set (None for image files)."""
+        return tuple(self.tensor.shape[1:]) if self.tensor is not None else None
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> Any:
+        if self.tensor is not None:
+            return self.tensor[self.indices[i]].float()
         try:
             img = open_image(self.source, self.paths[i], self.indices[i])
         except Exception as err:  # noqa: BLE001

@@ -7,6 +7,7 @@ activations (HDF5) → correlation matrices → statistics and nulls → tidy ta
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Mapping, Sequence
@@ -291,30 +292,25 @@ def mistakes_stage(manifest: str, predictions: str, concept_table: str, out: str
     from wordlens.concepts import concept_vectors, cosine, read_concept_table
     from wordlens.images import read_manifest
 
-    man = read_manifest(manifest)
+    man = read_manifest(manifest)  # noqa: F841 - checks the manifest's columns
     pred = pd.read_parquet(predictions)
     table = read_concept_table(concept_table)
     vocab = set(_analysed_concepts([concept_table], intersect_with))
     ids = list(class_ids)
     pred = pred.assign(pred_concept=[ids[i] if 0 <= i < len(ids) else "" for i in pred["pred_index"]])
-    correct = pred[pred["correct"].fillna(False).astype(bool) & pred["concept"].isin(vocab)]
-    representative = correct.sort_values("row").drop_duplicates("concept")[["concept", "row", "image_id"]]
+    representative = _representatives(pred, vocab)
     mistakes = pred[~pred["correct"].fillna(True).astype(bool)
                     & pred["concept"].isin(vocab) & pred["pred_concept"].isin(vocab)].sort_values("row")
     vec_ids, vecs = concept_vectors(table, sorted(vocab))
     vec = dict(zip(vec_ids, vecs))
-    eligible = [[c for c in representative["concept"] if c not in (m.concept, m.pred_concept)]
-                for m in mistakes.itertuples(index=False)]
-    R = min([n_reference, *map(len, eligible)]) if eligible else 0
+    cases = [(int(m.row), m.concept, m.pred_concept) for m in mistakes.itertuples(index=False)]
+    R, refs, ref_rows = _draw_references(cases, representative, n_reference, seed)
     rows = []
-    rep_row = dict(zip(representative["concept"], representative["row"]))
-    for m, pool in zip(mistakes.itertuples(index=False), eligible):
-        refs = sorted(np.random.default_rng([int(seed), int(m.row)]).choice(pool, size=R, replace=False).tolist()) \
-            if R else []
+    for m, r, rr in zip(mistakes.itertuples(index=False), refs, ref_rows):
         rows.append({"image_id": m.image_id, "row": int(m.row), "group": int(m.group), "true": m.concept,
                      "predicted": m.pred_concept, "pred_prob": float(m.pred_prob),
                      "cosine_true_predicted": cosine(vec[m.concept], vec[m.pred_concept]),
-                     "references": refs, "reference_rows": [int(rep_row[c]) for c in refs]})
+                     "references": r, "reference_rows": rr})
     frame = pd.DataFrame(rows, columns=["image_id", "row", "group", "true", "predicted", "pred_prob",
                                         "cosine_true_predicted", "references", "reference_rows"])
     if R < 3:
@@ -322,6 +318,33 @@ def mistakes_stage(manifest: str, predictions: str, concept_table: str, out: str
                     len(frame), R)
     log.info("%d misclassified images with word vectors for both classes; %d references each", len(frame), R)
     wio.write_parquet(frame, out)
+
+
+def _representatives(pred: pd.DataFrame, vocab: set[str]) -> pd.DataFrame:
+    """The first correctly classified image (by row) of each concept with a word vector."""
+    correct = pred[pred["correct"].fillna(False).astype(bool) & pred["concept"].isin(vocab)]
+    return correct.sort_values("row").drop_duplicates("concept")[["concept", "row", "image_id"]]
+
+
+def _draw_references(cases: Sequence[tuple[int, str, str]], representative: pd.DataFrame, n_reference: int,
+                     seed: int) -> tuple[int, list[list[str]], list[list[int]]]:
+    """Reference concepts (and their image rows) for each (row, true, predicted) test case.
+
+    Never the case's own true or predicted class; drawn with ``default_rng([seed, row])``;
+    every case gets the same number R (the smallest number available, capped at
+    ``n_reference``) so the test runs on m × R matrices.
+    """
+    eligible = [[c for c in representative["concept"] if c not in (true, predicted)]
+                for _, true, predicted in cases]
+    R = min([n_reference, *map(len, eligible)]) if eligible else 0
+    rep_row = dict(zip(representative["concept"], representative["row"]))
+    refs, ref_rows = [], []
+    for (row, _, _), pool in zip(cases, eligible):
+        r = sorted(np.random.default_rng([int(seed), int(row)]).choice(pool, size=R, replace=False).tolist()) \
+            if R else []
+        refs.append(r)
+        ref_rows.append([int(rep_row[c]) for c in r])
+    return R, refs, ref_rows
 
 
 class _Rows:
@@ -335,11 +358,28 @@ class _Rows:
         return self.dset[self.rows, key[1]]
 
 
-def one_vs_two_inputs_stage(mistakes: str, h5: str, concept_table: str, out: str) -> None:
-    """The 1 vs. 2 matrices of one layer (m mistakes × R references) and the observed outcome.
+class _StackedRows:
+    """Rows of two HDF5 datasets stacked (first ``a``'s, then ``b``'s) as one array-like."""
 
-    ``img`` holds corr(image of mistake i, image of its reference r) at this layer;
-    ``true`` / ``pred`` the word-space correlations of its true / predicted class with r.
+    def __init__(self, a: _Rows, b: _Rows):
+        if a.shape[1] != b.shape[1]:
+            raise ValueError(f"test and reference activations differ in width: {a.shape[1]} vs. {b.shape[1]} features")
+        self.a, self.b = a, b
+        self.shape = (a.shape[0] + b.shape[0], a.shape[1])
+
+    def __getitem__(self, key):
+        return np.concatenate([self.a[key], self.b[key]])
+
+
+def one_vs_two_inputs_stage(mistakes: str, h5: str, concept_table: str, out: str,
+                            reference_h5: str | None = None) -> None:
+    """The 1 vs. 2 matrices of one layer (m test images × R references) and the observed outcome.
+
+    ``img`` holds corr(test image i, image of its reference r) at this layer; ``true`` /
+    ``pred`` the word-space correlations of its true / predicted class with r.  Test images
+    are rows of ``h5``; reference images are rows of ``reference_h5`` when given (the
+    adversarial images are tested against clean references), else of ``h5``.  A
+    ``category`` column of the test table (adversarial similarity categories) is kept.
     """
     import h5py
 
@@ -347,19 +387,30 @@ def one_vs_two_inputs_stage(mistakes: str, h5: str, concept_table: str, out: str
     from wordlens.stats import corr_rows, one_vs_two_scores
 
     frame = pd.read_parquet(mistakes)
+    categories = np.array([str(c) for c in frame["category"]] if "category" in frame else [""] * len(frame), dtype=str)
     R = len(frame["references"].iloc[0]) if len(frame) else 0
     if len(frame) == 0 or R < 3:
-        log.warning("no 1 vs. 2 test possible: %d mistake(s), %d reference(s)", len(frame), R)
+        log.warning("no 1 vs. 2 test possible: %d test image(s), %d reference(s)", len(frame), R)
         empty = np.zeros((0, max(R, 0)))
         with wio.atomic_path(out, suffix=".npz") as tmp:
             np.savez(tmp, img=empty, true=empty, pred=empty, passed=np.zeros(0, bool), r_true=np.zeros(0),
-                     r_pred=np.zeros(0))
+                     r_pred=np.zeros(0), category=np.zeros(0, dtype=str))
         return
-    needed = np.unique(np.concatenate([frame["row"].to_numpy(), np.concatenate(frame["reference_rows"].to_numpy())]))
-    with h5py.File(h5, "r", locking=False) as f:
-        C = corr_rows(_Rows(f["activations"], needed), block_size=16384)
-    pos = {int(r): i for i, r in enumerate(needed)}
-    img = np.array([[C[pos[m.row], pos[r]] for r in m.reference_rows] for m in frame.itertuples(index=False)])
+    test_rows = np.unique(frame["row"].to_numpy())
+    ref_rows = np.unique(np.concatenate(frame["reference_rows"].to_numpy()))
+    with contextlib.ExitStack() as stack:
+        f = stack.enter_context(h5py.File(h5, "r", locking=False))
+        if reference_h5 is None:
+            needed = np.union1d(test_rows, ref_rows)
+            C = corr_rows(_Rows(f["activations"], needed), block_size=16384)
+            test_pos = ref_pos = {int(r): i for i, r in enumerate(needed)}
+        else:
+            g = stack.enter_context(h5py.File(reference_h5, "r", locking=False))
+            C = corr_rows(_StackedRows(_Rows(f["activations"], test_rows), _Rows(g["activations"], ref_rows)),
+                          block_size=16384)
+            test_pos = {int(r): i for i, r in enumerate(test_rows)}
+            ref_pos = {int(r): len(test_rows) + i for i, r in enumerate(ref_rows)}
+    img = np.array([[C[test_pos[m.row], ref_pos[r]] for r in m.reference_rows] for m in frame.itertuples(index=False)])
     table = read_concept_table(concept_table)
     used = sorted(set(frame["true"]) | set(frame["predicted"]) | {c for refs in frame["references"] for c in refs})
     ids, CD = word_similarity(table, used)
@@ -368,22 +419,39 @@ def one_vs_two_inputs_stage(mistakes: str, h5: str, concept_table: str, out: str
     wp = np.array([[CD[at[m.predicted], at[c]] for c in m.references] for m in frame.itertuples(index=False)])
     scores = one_vs_two_scores(img, wt, wp)
     with wio.atomic_path(out, suffix=".npz") as tmp:
-        np.savez(tmp, img=img, true=wt, pred=wp, passed=scores.passed, r_true=scores.r_true, r_pred=scores.r_pred)
+        np.savez(tmp, img=img, true=wt, pred=wp, passed=scores.passed, r_true=scores.r_true, r_pred=scores.r_pred,
+                 category=categories)
+
+
+def _category_order(categories: np.ndarray) -> list[str]:
+    """Distinct categories, the adversarial similarity categories in their defined order first."""
+    from wordlens.concepts import TARGET_CATEGORIES
+
+    present = list(dict.fromkeys(str(c) for c in categories if str(c)))
+    return [c for c in TARGET_CATEGORIES if c in present] + [c for c in present if c not in TARGET_CATEGORIES]
 
 
 def one_vs_two_null_stage(inputs: str, out: str, start: int, stop: int, seed: int, device: str = "auto",
                           dtype: str = "float64") -> None:
-    """Permutations [start, stop) of the 1 vs. 2 null of one layer."""
+    """Permutations [start, stop) of the 1 vs. 2 null of one layer (and of each category's subset)."""
     from wordlens.stats import one_vs_two_null
 
     with np.load(inputs) as z:
         img, wt, wp = z["img"], z["true"], z["pred"]
-    if len(img) and img.shape[1] >= 3:
-        null = one_vs_two_null(img, wt, wp, stop - start, seed, start, device=device, dtype=dtype)
-    else:
-        null = np.full(stop - start, np.nan)
+        category = z["category"] if "category" in z else np.zeros(len(img), dtype=str)
+
+    def null_of(mask: np.ndarray) -> np.ndarray:
+        if mask.any() and img.shape[1] >= 3:
+            return one_vs_two_null(img[mask], wt[mask], wp[mask], stop - start, seed, start, device=device,
+                                   dtype=dtype)
+        return np.full(stop - start, np.nan)
+
+    null = null_of(np.ones(len(img), bool))
+    cats = _category_order(category)
+    per_category = np.stack([null_of(category == c) for c in cats]) if cats else np.zeros((0, stop - start))
     with wio.atomic_path(out, suffix=".npz") as tmp:
-        np.savez(tmp, null=null, start=start, stop=stop, seed=seed)
+        np.savez(tmp, null=null, categories=np.array(cats, dtype=str), category_null=per_category, start=start,
+                 stop=stop, seed=seed)
 
 
 def _load_chunks(paths: Sequence[str], n_permutations: int, key: str = "null") -> np.ndarray:
@@ -404,39 +472,221 @@ def _load_chunks(paths: Sequence[str], n_permutations: int, key: str = "null") -
 
 def one_vs_two_gather_stage(layers: Sequence[str], blocks: Mapping[str, str], inputs: Sequence[str],
                             nulls: Mapping[str, Sequence[str]], out: str, model: str, ds_model: str, image_set: str,
-                            n_permutations: int, alpha: float) -> None:
-    """p-values and BHY across layers, and across blocks for the block averages (tidy table)."""
+                            n_permutations: int, alpha: float, group: str = "mistakes") -> None:
+    """p-values and BHY across layers, and across blocks for the block averages (tidy table).
+
+    ``group`` names the rows over all test images ("mistakes"; "all" for adversarial
+    images); test images with a category (the adversarial similarity categories) also
+    get rows per category, each its own BHY family.
+    """
     from wordlens.stats import permutation_pvalue
 
     rows, block_values, block_nulls = [], {}, {}
     for index, (layer, path) in enumerate(zip(layers, inputs)):
         with np.load(path) as z:
             passed = z["passed"]
-        m = len(passed)
+            category = z["category"] if "category" in z else np.zeros(len(passed), dtype=str)
         null = _load_chunks(nulls[layer], n_permutations)
-        value = float(passed.mean()) if m else np.nan
-        p = permutation_pvalue(value, null) if m else np.nan
+        cat_nulls = _load_chunks(nulls[layer], n_permutations, "category_null")
+        with np.load(nulls[layer][0]) as z:
+            cats = [str(c) for c in z["categories"]]
+        if cats != _category_order(category):
+            raise ValueError(f"null chunks of layer {layer} name categories {cats}; the inputs have "
+                             f"{_category_order(category)} (stale files?)")
+        subsets = [(group, np.ones(len(passed), bool), null)]
+        subsets += [(c, category == c, cat_nulls[i]) for i, c in enumerate(cats)]
         block = blocks.get(layer, "")
-        rows.append({"layer": layer, "layer_index": index, "block": block, "group": "mistakes",
-                     "statistic": "1v2", "value": value, "p": p, "n_concepts": m})
-        if m:
-            block_values.setdefault(block, []).append(value)
-            block_nulls.setdefault(block, []).append(null)
+        for name, mask, dist in subsets:
+            m = int(mask.sum())
+            value = float(passed[mask].mean()) if m else np.nan
+            rows.append({"layer": layer, "layer_index": index, "block": block, "group": name,
+                         "statistic": "1v2", "value": value, "p": permutation_pvalue(value, dist) if m else np.nan,
+                         "n_concepts": m})
+            if m:
+                block_values.setdefault((name, block), []).append(value)
+                block_nulls.setdefault((name, block), []).append(dist)
     order = list(dict.fromkeys(blocks.get(layer, "") for layer in layers))
-    for index, block in enumerate(b for b in order if b in block_values):
-        value = float(np.mean(block_values[block]))
-        null = np.mean(block_nulls[block], axis=0)  # same permutation indices in every layer
-        rows.append({"layer": block, "layer_index": index, "block": block, "group": "mistakes",
-                     "statistic": "1v2_block_mean", "value": value, "p": permutation_pvalue(value, null),
-                     "n_concepts": rows[0]["n_concepts"]})
-    frame = pd.DataFrame(rows)
+    n_of = {r["group"]: r["n_concepts"] for r in rows}
+    for name in dict.fromkeys(r["group"] for r in rows):
+        for index, block in enumerate(b for b in order if (name, b) in block_values):
+            value = float(np.mean(block_values[(name, block)]))
+            dist = np.mean(block_nulls[(name, block)], axis=0)  # same permutation indices in every layer
+            rows.append({"layer": block, "layer_index": index, "block": block, "group": name,
+                         "statistic": "1v2_block_mean", "value": value, "p": permutation_pvalue(value, dist),
+                         "n_concepts": n_of[name]})
+    frame = pd.DataFrame(rows, columns=["layer", "layer_index", "block", "group", "statistic", "value", "p",
+                                        "n_concepts"])
     frame.insert(0, "image_set", image_set)
     frame.insert(0, "ds_model", ds_model)
     frame.insert(0, "model", model)
     frame["n_permutations"] = n_permutations
     frame["n_ties"] = 0
-    frame = _bhy_by_family(frame, ["model", "ds_model", "image_set", "statistic"], alpha)
+    frame = _bhy_by_family(frame, ["model", "ds_model", "image_set", "statistic", "group"], alpha)
     wio.write_parquet(frame[list(TIDY_COLUMNS)], out)
+
+
+# --------------------------------------------------------------------------------------
+# Adversarial images: targeted MIM, then 1 vs. 2 through the layers
+# --------------------------------------------------------------------------------------
+
+ATTACK_COLUMNS = ("attack", "source", "image_id", "source_row", "source_class_index", "target", "target_index",
+                  "category", "category_rank", "target_correlation", "source_chunk")
+
+
+def select_attacks_stage(predictions: str, concept_tables: Sequence[str], out: str, class_ids: Sequence[str],
+                         n_sources: int, n_targets: int, sources_per_job: int, seed: int) -> None:
+    """Source images and their targeted-attack targets.
+
+    Sources: ``n_sources`` concepts drawn at random (``default_rng(seed)``) among those
+    with a correctly classified image and a word vector in every DS model; each attacks
+    its first correctly classified image.  Targets (among all concepts with word vectors):
+    the most and least similar to the source by the word-vector correlation of the first
+    concept table's DS model, and ``n_targets − 2`` evenly spaced between
+    (:func:`wordlens.concepts.select_targets`).
+    """
+    from wordlens.concepts import read_concept_table, select_targets, word_similarity
+
+    pred = pd.read_parquet(predictions)
+    ids = list(class_ids)
+    vocab = set(_analysed_concepts(concept_tables[:1], concept_tables[1:]))
+    pool = [c for c in ids if c in vocab]
+    reps = _representatives(pred, vocab).set_index("concept")
+    candidates = [c for c in pool if c in reps.index]
+    if len(pool) < n_targets + 1:
+        raise ValueError(f"{n_targets} targets per source need at least {n_targets + 1} concepts with word vectors; "
+                         f"this image set has {len(pool)} (lower adversarial.n_targets)")
+    if not candidates:
+        raise ValueError("no concept has a correctly classified image to attack")
+    k = min(int(n_sources), len(candidates))
+    if k < n_sources:
+        log.info("%d source concepts requested, %d have a correctly classified image: attacking %d",
+                 n_sources, len(candidates), k)
+    picked = np.sort(np.random.default_rng(int(seed)).choice(len(candidates), size=k, replace=False))
+    sources = [candidates[i] for i in picked]
+    _, S = word_similarity(read_concept_table(concept_tables[0]), pool)
+    at = {c: i for i, c in enumerate(pool)}
+    rows = []
+    for j, src in enumerate(sources):
+        for rank, (t, category, r) in enumerate(select_targets(S, at[src], n_targets)):
+            rows.append({"attack": len(rows), "source": src, "image_id": reps.at[src, "image_id"],
+                         "source_row": int(reps.at[src, "row"]), "source_class_index": ids.index(src),
+                         "target": pool[t], "target_index": ids.index(pool[t]), "category": category,
+                         "category_rank": rank, "target_correlation": r, "source_chunk": j // int(sources_per_job)})
+    frame = pd.DataFrame(rows, columns=list(ATTACK_COLUMNS))
+    log.info("%d attacks: %d sources × %d targets", len(frame), len(sources), n_targets)
+    wio.write_parquet(frame, out)
+
+
+def attack_stage(model_name: str, model: Mapping[str, Any], set_name: str, image_set: Mapping[str, Any],
+                 manifest: str, attacks: str, chunk: int, out_images: str, out_table: str,
+                 attack: Mapping[str, Any], class_ids: Sequence[str], device: str = "auto") -> None:
+    """Run the targeted attacks of one source chunk; write the images and a table."""
+    import torch
+
+    from wordlens.attacks import AttackConfig, run_attacks
+    from wordlens.device import resolve_device
+    from wordlens.images import ManifestImages, read_manifest
+    from wordlens.models import build_model, resolve_preprocessing
+
+    cfg = AttackConfig.from_config(dict(attack))
+    todo = pd.read_parquet(attacks)
+    todo = todo[todo["source_chunk"] == int(chunk)].reset_index(drop=True)
+    man = read_manifest(manifest).set_index("row", drop=False)
+    spec = model_spec(model_name, model)
+    pre = resolve_preprocessing(spec)
+    dev = resolve_device(device)
+    images = ManifestImages(man.loc[todo["source_row"]], image_source(set_name, image_set), pre.pixel_transform())
+    clean = torch.stack([images[i] for i in range(len(images))]) if len(todo) else torch.zeros((0, *pre.input_shape))
+    torch.manual_seed(0)
+    if len(todo):
+        result = run_attacks(build_model(spec, dev), pre.normalize, clean, todo["target_index"].to_numpy(), cfg, dev)
+    else:
+        from wordlens.attacks import AttackResult
+
+        result = AttackResult(images=clean.clone(), pred_index=np.zeros(0, np.int64), pred_prob=np.zeros(0),
+                              target_prob=np.zeros(0), success=np.zeros(0, bool), linf=np.zeros(0), l2=np.zeros(0))
+    ids = list(class_ids)
+    table = todo.assign(success=result.success, linf=result.linf, l2=result.l2, pred_index=result.pred_index,
+                        pred_concept=[ids[i] if 0 <= i < len(ids) else "" for i in result.pred_index],
+                        pred_prob=result.pred_prob, target_prob=result.target_prob, epsilon=cfg.epsilon,
+                        step_size=cfg.eps_iter, iterations=cfg.iterations, decay=cfg.decay, norm=str(cfg.norm))
+    with wio.atomic_path(out_images, suffix=".pt") as tmp:
+        torch.save({"images": result.images.contiguous(), "clean": clean.contiguous(),
+                    "attack": torch.tensor(todo["attack"].tolist(), dtype=torch.int64)}, tmp)
+    wio.write_parquet(table, out_table)
+    log.info("chunk %s: %d of %d attacks reached their target", chunk, int(result.success.sum()), len(todo))
+
+
+def gather_attacks_stage(chunk_images: Sequence[str], chunk_tables: Sequence[str], adv_set: str, out_images: str,
+                         out_table: str, out_manifest: str, out_grid: str, model: str, image_set: str,
+                         grid_sources: int = 5) -> None:
+    """All attacks of a (model, image set): one tensor file, one table, and the manifest of
+    the adversarial image set (the successful attacks only; failed ones are discarded)."""
+    import torch
+
+    from wordlens.images import MANIFEST_COLUMNS
+
+    parts = [torch.load(p, map_location="cpu", weights_only=True) for p in chunk_images]
+    table = pd.concat([pd.read_parquet(p) for p in chunk_tables], ignore_index=True)
+    attack_ids = torch.cat([p["attack"] for p in parts]).numpy()
+    if not np.array_equal(attack_ids, table["attack"].to_numpy()):
+        raise ValueError("attack chunk images and tables disagree (stale chunk files?)")
+    order = np.argsort(attack_ids, kind="stable")
+    adv = torch.cat([p["images"] for p in parts])[torch.as_tensor(order)]
+    clean = torch.cat([p["clean"] for p in parts])[torch.as_tensor(order)]
+    table = table.iloc[order].reset_index(drop=True)
+    table["discarded"] = ~table["success"].astype(bool)
+    table.insert(0, "image_set", image_set)
+    table.insert(0, "model", model)
+    n_failed = int(table["discarded"].sum())
+    log.info("%d of %d attacks reached their target; %d discarded", len(table) - n_failed, len(table), n_failed)
+    ok = table[table["success"]].reset_index(drop=True)
+    manifest = pd.DataFrame({
+        "image_id": [f"{model}:{image_set}:attack{a:05d}" for a in ok["attack"]],
+        "image_set": adv_set, "kind": "tensor", "split": "adversarial", "path": "",
+        "index": np.flatnonzero(table["success"].to_numpy(dtype=bool)).astype(np.int64),  # position in out_images
+        "concept": ok["source"], "class_index": ok["source_class_index"].astype(np.int64),
+        "group": np.zeros(len(ok), np.int64), "row": np.arange(len(ok), dtype=np.int64),
+        "attack": ok["attack"], "target": ok["target"], "category": ok["category"],
+        "category_rank": ok["category_rank"], "source_row": ok["source_row"],
+    })
+    assert list(manifest.columns[:len(MANIFEST_COLUMNS)]) == list(MANIFEST_COLUMNS)
+    with wio.atomic_path(out_images, suffix=".pt") as tmp:
+        torch.save({"images": adv.contiguous(), "attack": torch.tensor(table["attack"].tolist(), dtype=torch.int64)},
+                   tmp)
+    wio.write_parquet(table, out_table)
+    wio.write_parquet(manifest, out_manifest)
+    from wordlens.figures import adversarial_grid
+
+    adversarial_grid(clean.numpy(), adv.numpy(), table, out_grid, n_sources=grid_sources)
+
+
+def adversarial_tests_stage(adv_manifest: str, predictions: str, concept_table: str, out: str, n_reference: int,
+                            seed: int, intersect_with: Sequence[str] = ()) -> None:
+    """The 1 vs. 2 test cases of the adversarial images (the mistakes-table format).
+
+    Each successful adversarial image is tested with its source as the true class and
+    its target (the class the model now predicts) as the predicted one, against
+    reference concepts that are neither: up to ``n_reference`` correctly classified
+    clean images (``reference_rows`` are rows of the clean image set).
+    """
+    from wordlens.images import read_manifest
+
+    man = read_manifest(adv_manifest)
+    vocab = set(_analysed_concepts([concept_table], intersect_with))
+    man = man[man["concept"].isin(vocab) & man["target"].isin(vocab)].sort_values("row")
+    representative = _representatives(pd.read_parquet(predictions), vocab)
+    cases = [(int(m.row), m.concept, m.target) for m in man.itertuples(index=False)]
+    R, refs, ref_rows = _draw_references(cases, representative, n_reference, seed)
+    frame = pd.DataFrame({"image_id": man["image_id"].to_numpy(), "row": man["row"].to_numpy(dtype=np.int64),
+                          "attack": man["attack"].to_numpy(), "true": man["concept"].to_numpy(),
+                          "predicted": man["target"].to_numpy(), "category": man["category"].to_numpy(),
+                          "references": refs, "reference_rows": ref_rows})
+    if R < 3:
+        log.warning("%d adversarial image(s) with %d reference concept(s): the 1 vs. 2 test needs at least 3",
+                    len(frame), R)
+    log.info("%d adversarial images to test; %d references each", len(frame), R)
+    wio.write_parquet(frame, out)
 
 
 # --------------------------------------------------------------------------------------
