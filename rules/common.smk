@@ -207,9 +207,11 @@ def attack_chunks():
 
 
 def attack_concept_tables(wildcards):
-    """All DS models' concept tables, the one that chooses the targets first."""
+    """The concept table of the DS model that chooses the targets (and the others' when intersecting)."""
     first = attack_ds_model()
-    return [f"results/concepts/{wildcards.image_set}/{d}.parquet" for d in [first, *(d for d in DS_MODELS if d != first)]]
+    own = f"results/concepts/{wildcards.image_set}/{first}.parquet"
+    others = [f"results/concepts/{wildcards.image_set}/{d}.parquet" for d in DS_MODELS if d != first]
+    return [own, *others] if config["concepts"]["intersect"] else [own]
 
 
 def gather_adversarial_input(wildcards):

@@ -175,7 +175,7 @@ def test_adversarial_attacks_are_counted_and_failures_discarded(tiny_run):
     assert stored.shape == (24, 1, 32, 32) and float(stored.min()) >= 0 and float(stored.max()) <= 1
     with h5py.File(wd / "results/activations/frac/fm_test.mim.frac/pixels.h5", "r") as f:
         pixels = f["activations"][:]
-    expected = ((stored[manifest["index"].to_numpy()] - 0.5) / 0.5).reshape(len(manifest), -1).numpy()
+    expected = ((stored[manifest["index"].tolist()] - 0.5) / 0.5).reshape(len(manifest), -1).numpy()
     np.testing.assert_allclose(pixels, expected, atol=1e-6)  # the cache holds exactly the adversarial images
     grid = wd / "results/adversarial/frac/fm_test/grid.png"
     assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and grid.stat().st_size > 10_000
@@ -261,7 +261,9 @@ def test_adding_a_ds_model_extracts_nothing_again(tiny_run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = job_counts(proc.stdout)
     assert "extract_activations" not in counts and "correlate_layer" not in counts and "train_model_fm" not in counts
+    assert "attack" not in counts and "select_attacks" not in counts  # targets come from the first DS model
     assert counts["concept_table"] == 2 and counts["two_vs_two_observed"] == 20
+    assert counts["adversarial_tests"] == 1 and counts["gather_adversarial"] == 1
 
 
 # ---------------------------------------------------------------------------------------

@@ -538,11 +538,12 @@ def select_attacks_stage(predictions: str, concept_tables: Sequence[str], out: s
     """Source images and their targeted-attack targets.
 
     Sources: ``n_sources`` concepts drawn at random (``default_rng(seed)``) among those
-    with a correctly classified image and a word vector in every DS model; each attacks
-    its first correctly classified image.  Targets (among all concepts with word vectors):
-    the most and least similar to the source by the word-vector correlation of the first
-    concept table's DS model, and ``n_targets − 2`` evenly spaced between
-    (:func:`wordlens.concepts.select_targets`).
+    with a correctly classified image and a word vector (in every table given); each
+    attacks its first correctly classified image.  Targets (among all concepts with word
+    vectors): the most and least similar to the source by the word-vector correlation of
+    the first concept table's DS model, and ``n_targets − 2`` evenly spaced between
+    (:func:`wordlens.concepts.select_targets`).  Other DS models analyse the attacks
+    whose source and target they have vectors for.
     """
     from wordlens.concepts import read_concept_table, select_targets, word_similarity
 
