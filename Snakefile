@@ -11,6 +11,9 @@ min_version("9.1.4")
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/extract.smk"
@@ -19,6 +22,7 @@ include: "rules/stats.smk"
 include: "rules/misclassified.smk"
 include: "rules/training.smk"
 include: "rules/adversarial.smk"
+include: "rules/figures.smk"
 
 
 localrules:
@@ -38,6 +42,7 @@ localrules:
     table_adversarial,
     table_adversarial_attacks,
     gather_adversarial,
+    figures,
 
 
 rule all:
@@ -65,6 +70,11 @@ rule training:
 rule adversarial:
     input:
         adversarial_outputs(),
+
+
+rule figures:
+    input:
+        figure_outputs(),
 
 
 onsuccess:

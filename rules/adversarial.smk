@@ -77,7 +77,12 @@ rule gather_attacks:
         images="results/adversarial/{model}/{image_set}/images.pt",
         table="results/tables/adversarial_attacks/{model}/{image_set}.parquet",
         manifest="results/manifests/{image_set}.mim.{model}.parquet",
-        grid="results/adversarial/{model}/{image_set}/grid.png",
+        grid=report(
+            "results/adversarial/{model}/{image_set}/grid.png",
+            caption="../report/adversarial_grid.rst",
+            category="Adversarial images",
+            subcategory="{model}",
+        ),
     params:
         adv_set=lambda wildcards: adversarial_set(wildcards.model, wildcards.image_set),
         grid_sources=ADVERSARIAL["grid_sources"],

@@ -327,6 +327,79 @@ def mistake_tables():
     ]
 
 
+def concept_layer(model):
+    """The layer of a model's per-concept figure: models.<name>.concept_layer, else its last layer."""
+    layers = model_layers(model)
+    chosen = MODELS[model].get("concept_layer")
+    if chosen is None:
+        return layers[-1]
+    if chosen not in layers:
+        _config_error(f"models.{model}.concept_layer {chosen!r} is not one of its analysed layers {layers}")
+    return chosen
+
+
+def describe_run(model=None):
+    """A line for figure captions: the model and DS models a figure comes from (a plain
+    params value: it changes only when those do)."""
+    parts = []
+    if model in MODELS:
+        m = MODELS[model]
+        what = f"trained by run {m['trained']}" if "trained" in m else (
+            f"arch {m['arch']}, weights {m.get('weights') or m.get('checkpoint') or 'random init'}"
+        )
+        parts.append(f"Model {model} ({what})")
+    parts.append("DS models: " + ", ".join(f"{d} ({c['kind']})" for d, c in DS_MODELS.items()))
+    return "; ".join(parts)
+
+
+# The config files of this run, for the report's captions (not a params value, so that
+# renaming a config file reruns nothing).
+config["wordlens_configfiles"] = [os.path.relpath(f) for f in workflow.configfiles] or ["config.yaml"]
+
+
+def figure_outputs():
+    """Every figure and report table of the configured analyses."""
+    out = []
+    for m in MODELS:
+        out += [f"results/figures/two_vs_two/{m}.{ext}" for ext in ("pdf", "png")]
+    for m, s, d in analyses():
+        out += [f"results/figures/architecture/{m}/{s}/{d}.{ext}" for ext in ("svg", "pdf", "png")]
+        out += [f"results/figures/concepts/{m}/{s}/{d}.{ext}" for ext in ("pdf", "png")]
+    if misclassified_tables():
+        out += [f"results/figures/misclassified/{m}.{ext}" for m in MODELS if MODELS[m].get("misclassified")
+                for ext in ("pdf", "png")]
+        out += [f"results/figures/mistake_cosines.{ext}" for ext in ("pdf", "png")]
+    for m, s, d in adversarial_analyses():
+        out += [f"results/figures/adversarial/{m}/{s}/{d}.{ext}" for ext in ("pdf", "png")]
+    if RUNS:
+        out += [f"results/figures/training.{ext}" for ext in ("pdf", "png")]
+    out += list(report_tables().values())
+    return out
+
+
+def report_tables():
+    tables = {"concepts": "results/report/concepts.csv"}
+    if MODELS:
+        tables["two_vs_two"] = "results/report/two_vs_two.csv"
+    if misclassified_tables():
+        tables["misclassified"] = "results/report/misclassified.csv"
+    if adversarial_pairs():
+        tables["adversarial"] = "results/report/adversarial.csv"
+        tables["attacks"] = "results/report/adversarial_attacks.csv"
+    return tables
+
+
+def report_table_inputs(wildcards):
+    sources = {
+        "concepts": "results/tables/concepts.parquet",
+        "two_vs_two": "results/tables/two_vs_two.parquet",
+        "misclassified": "results/tables/misclassified.parquet",
+        "adversarial": "results/tables/adversarial.parquet",
+        "attacks": "results/tables/adversarial_attacks.parquet",
+    }
+    return {name: sources[name] for name in report_tables()}
+
+
 def adversarial_analyses():
     return [(m, s, d) for m, s in adversarial_pairs() for d in DS_MODELS]
 
@@ -375,6 +448,7 @@ def get_final_output():
     if RUNS:
         out.append("results/tables/training.parquet")
     out += adversarial_outputs()
+    out += figure_outputs()
     return out
 
 

@@ -210,6 +210,31 @@ def test_adversarial_table_equals_the_library(tiny_run):
         assert t.true not in t.references and t.predicted not in t.references
 
 
+def test_every_figure_is_drawn(tiny_run):
+    figs = tiny_run / "results" / "figures"
+    expected = ["two_vs_two/r18", "two_vs_two/frac", "misclassified/frac", "mistake_cosines", "training",
+                "adversarial/frac/fm_test/w2v", "concepts/r18/folders/w2v", "concepts/frac/fm_test/w2v",
+                "architecture/r18/folders/w2v", "architecture/frac/fm_test/w2v"]
+    for stem in expected:
+        png, pdf = figs / f"{stem}.png", figs / f"{stem}.pdf"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and 5_000 < png.stat().st_size < 5_000_000, stem
+        assert pdf.read_bytes()[:5] == b"%PDF-" and 5_000 < pdf.stat().st_size < 5_000_000, stem
+    svg = (figs / "architecture/r18/folders/w2v.svg").read_text()
+    assert svg.count('class="node analysed"') == 4  # pixels, layer1.0.relu, layer4.1.relu_1, fc
+    report_csv = pd.read_csv(tiny_run / "results/report/two_vs_two.csv")
+    assert set(report_csv["model"]) == {"r18", "frac"}
+
+
+def test_report_builds(tiny_run):
+    proc = snakemake(tiny_run, "--report", "report.html")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (tiny_run / "report.html").read_text(errors="replace")
+    assert len(html) > 100_000
+    for name in ("two_vs_two", "training.png", "mistake_cosines", "grid.png", "w2v.svg", "Benjamini",
+                 "40 permutations", "config.yaml"):  # captions name the statistics and the config
+        assert name in html, name
+
+
 def test_rerun_has_nothing_to_do(tiny_run):
     proc = snakemake(tiny_run, "-n")
     assert proc.returncode == 0
@@ -223,6 +248,7 @@ def test_adding_a_layer_reruns_only_that_layer(tiny_run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert job_counts(proc.stdout) == {"extract_activations": 1, "correlate_layer": 1, "two_vs_two_observed": 1,
                                        "two_vs_two_null": 2, "gather_two_vs_two": 1, "table_two_vs_two": 1,
+                                       "figure_two_vs_two": 1, "figure_architecture": 1, "report_tables": 1,
                                        "all": 1}
     assert "layer2.0.relu" in proc.stdout
 
@@ -235,7 +261,8 @@ def test_adding_a_model_reruns_only_that_model(tiny_run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert job_counts(proc.stdout) == {"extract_activations": 4, "correlate_layer": 4, "two_vs_two_observed": 4,
                                        "two_vs_two_null": 8, "gather_two_vs_two": 1, "table_two_vs_two": 1,
-                                       "all": 1}
+                                       "figure_two_vs_two": 1, "figure_architecture": 1, "figure_concepts": 1,
+                                       "report_tables": 1, "all": 1}
     assert "r18b" in proc.stdout and "results/activations/r18/" not in proc.stdout
 
 
@@ -248,7 +275,8 @@ def test_raising_permutations_adds_only_new_chunks(tiny_run):
     assert counts == {"two_vs_two_null": 20, "one_vs_two_null": 4, "adversarial_null": 4, "gather_two_vs_two": 5,
                       "gather_one_vs_two": 1, "gather_adversarial": 1, "table_two_vs_two": 1,
                       "table_misclassified": 1, "table_adversarial": 1, "training_table": 1, "table_training": 1,
-                      "all": 1}
+                      "figure_two_vs_two": 2, "figure_architecture": 2, "figure_misclassified": 1,
+                      "figure_adversarial": 1, "figure_training": 1, "report_tables": 1, "all": 1}
     outputs = re.findall(r"output: (\S+/null/chunk\d+\.npz)", proc.stdout)
     assert len(outputs) == 28 and all(o.endswith("chunk2.npz") for o in outputs)  # no old chunk reruns
 

@@ -16,6 +16,10 @@ from typing import Any
 os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` only on success.
@@ -29,6 +33,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=suffix or path.suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    tmp_path.chmod(0o666 & ~_UMASK)  # mkstemp makes 0600 files; results are ordinary files
     try:
         yield tmp_path
         os.replace(tmp_path, path)

@@ -95,6 +95,48 @@ def graph_nodes(model: nn.Module) -> list[Node]:
     return nodes
 
 
+def graph_edges(model: nn.Module) -> tuple[list[Node], list[tuple[str, str]]]:
+    """The eval-mode graph as nodes (the input as ``pixels``, then :func:`graph_nodes`)
+    and data-flow edges (source name, target name), skip connections and branches included."""
+    from torchvision.models.feature_extraction import NodePathTracer
+
+    was_training = model.training
+    model.eval()
+    try:
+        tracer = NodePathTracer()
+        graph = tracer.trace(model)
+    finally:
+        model.train(was_training)
+    modules = dict(model.named_modules())
+    names: dict[fx.Node, str] = {}
+    nodes: list[Node] = []
+    for fx_node in graph.nodes:
+        if fx_node.op == "placeholder":
+            names[fx_node] = PIXELS
+            nodes.append(Node(name=PIXELS, kind="input", index=len(nodes)))
+        elif fx_node in tracer.node_to_qualname:
+            names[fx_node] = tracer.node_to_qualname[fx_node]
+            nodes.append(Node(name=names[fx_node], kind=_kind(fx_node, modules), index=len(nodes)))
+    edges = [(names[src], names[dst]) for dst in graph.nodes if dst in names
+             for src in dst.all_input_nodes if src in names]
+    return nodes, list(dict.fromkeys(edges))
+
+
+def meta_model(model_cfg: dict) -> nn.Module:
+    """The architecture of a model config (arch, num_classes, arch_kwargs) on the meta
+    device: its graph without reading or allocating any weights."""
+    import warnings
+
+    from wordlens.models import ModelSpec, _construct
+
+    spec = ModelSpec(name="graph", arch=model_cfg["arch"], num_classes=model_cfg.get("num_classes"),
+                     arch_kwargs=dict(model_cfg.get("arch_kwargs") or {}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with torch.device("meta"):
+            return _construct(spec).eval()
+
+
 # --------------------------------------------------------------------------------------
 # Presets
 # --------------------------------------------------------------------------------------
@@ -272,19 +314,10 @@ def select_layers(arch: str, nodes: Sequence[Node], selection: str | Sequence[st
 def resolve_selection(model_cfg: dict, selection: str | Sequence[str]) -> tuple[list[str], dict[str, str]]:
     """Selected layers and their blocks for a model described by a config dict (arch,
     num_classes, arch_kwargs), built on the meta device: no weights are read."""
-    import warnings
-
-    from wordlens.models import ModelSpec, _construct
-
-    spec = ModelSpec(name="layers", arch=model_cfg["arch"], num_classes=model_cfg.get("num_classes"),
-                     arch_kwargs=dict(model_cfg.get("arch_kwargs") or {}))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with torch.device("meta"):
-            model = _construct(spec).eval()
+    model = meta_model(model_cfg)
     nodes = graph_nodes(model)
-    chosen = select_layers(spec.arch, nodes, selection)
-    blocks = block_map(spec.arch, nodes)
+    chosen = select_layers(model_cfg["arch"], nodes, selection)
+    blocks = block_map(model_cfg["arch"], nodes)
     return chosen, {name: blocks[name] for name in chosen}
 
 
