@@ -473,3 +473,6 @@ def print_results():
         print("\nwordlens results (tidy Parquet tables, e.g. pandas.read_parquet):")
         for p in tables:
             print(f"  {p}")
+    if any(Path(p).exists() for p in figure_outputs() if p.startswith("results/figures/")):
+        print("Figures (PDF, PNG; architecture diagrams also SVG): results/figures/")
+        print("HTML report with every figure and its caption: snakemake --report report.html")

@@ -72,11 +72,8 @@ def _kind(node: fx.Node, modules: dict[str, nn.Module]) -> str:
     return node.op
 
 
-def graph_nodes(model: nn.Module) -> list[Node]:
-    """The model's eval-mode graph nodes in execution order (without the input placeholder).
-
-    Names are those of ``get_graph_node_names(model)[1]``.
-    """
+def _trace(model: nn.Module):
+    """The eval-mode fx graph, its tracer (qualified names) and the model's modules."""
     from torchvision.models.feature_extraction import NodePathTracer
 
     was_training = model.training
@@ -86,7 +83,15 @@ def graph_nodes(model: nn.Module) -> list[Node]:
         graph = tracer.trace(model)
     finally:
         model.train(was_training)
-    modules = dict(model.named_modules())
+    return graph, tracer, dict(model.named_modules())
+
+
+def graph_nodes(model: nn.Module) -> list[Node]:
+    """The model's eval-mode graph nodes in execution order (without the input placeholder).
+
+    Names are those of ``get_graph_node_names(model)[1]``.
+    """
+    graph, tracer, modules = _trace(model)
     nodes = []
     for fx_node in graph.nodes:
         if fx_node not in tracer.node_to_qualname or fx_node.op == "placeholder":
@@ -98,16 +103,7 @@ def graph_nodes(model: nn.Module) -> list[Node]:
 def graph_edges(model: nn.Module) -> tuple[list[Node], list[tuple[str, str]]]:
     """The eval-mode graph as nodes (the input as ``pixels``, then :func:`graph_nodes`)
     and data-flow edges (source name, target name), skip connections and branches included."""
-    from torchvision.models.feature_extraction import NodePathTracer
-
-    was_training = model.training
-    model.eval()
-    try:
-        tracer = NodePathTracer()
-        graph = tracer.trace(model)
-    finally:
-        model.train(was_training)
-    modules = dict(model.named_modules())
+    graph, tracer, modules = _trace(model)
     names: dict[fx.Node, str] = {}
     nodes: list[Node] = []
     for fx_node in graph.nodes:
