@@ -38,6 +38,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(VPY) benchmarks/bench_stats.py
 	$(VPY) benchmarks/bench_activations.py
+	$(VPY) benchmarks/bench_attacks.py
 	$(VPY) benchmarks/bench_workflow.py
 
 lint: $(STAMP)

@@ -73,6 +73,7 @@ rule gather_attacks:
     input:
         images=expand("results/adversarial/{{model}}/{{image_set}}/chunks/chunk{chunk}.pt", chunk=attack_chunks()),
         tables=expand("results/adversarial/{{model}}/{{image_set}}/chunks/chunk{chunk}.parquet", chunk=attack_chunks()),
+        concept_table=lambda wildcards: attack_concept_tables(wildcards)[0],  # readable class names
     output:
         images="results/adversarial/{model}/{image_set}/images.pt",
         table="results/tables/adversarial_attacks/{model}/{image_set}.parquet",

@@ -8,4 +8,4 @@ snakemake_setup(snakemake)
 out = snakemake.output
 gather_attacks_stage(list(snakemake.input.images), list(snakemake.input.tables), snakemake.params.adv_set, out.images,
                      out.table, out.manifest, out.grid, snakemake.wildcards.model, snakemake.wildcards.image_set,
-                     grid_sources=snakemake.params.grid_sources)
+                     grid_sources=snakemake.params.grid_sources, concept_table=snakemake.input.concept_table)

@@ -230,7 +230,7 @@ def run_attacks(
         return model(normalize(p))
 
     n = pixels.shape[0]
-    targets = np.asarray(targets, dtype=np.int64)
+    targets = np.array(targets, dtype=np.int64)  # a writable copy
     if targets.shape != (n,):
         raise ValueError(f"need one target per image: {n} images, targets of shape {targets.shape}")
     out = torch.empty_like(pixels, dtype=torch.float32, device="cpu")

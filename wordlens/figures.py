@@ -44,7 +44,7 @@ def _to_display(img: np.ndarray) -> np.ndarray:
 
 
 def adversarial_grid(clean: np.ndarray, adversarial: np.ndarray, attacks: pd.DataFrame, out: str | Path | Sequence,
-                     n_sources: int = 5) -> None:
+                     n_sources: int = 5, names: dict[str, str] | None = None) -> None:
     """Sample adversarial images: one row per source (its clean image first), one column
     per target category, titled source → target with the model's confidence.
 
@@ -52,6 +52,7 @@ def adversarial_grid(clean: np.ndarray, adversarial: np.ndarray, attacks: pd.Dat
     rows (columns source, target, category, category_rank, success, pred_concept, pred_prob).
     """
     plt = _pyplot()
+    names = names or {}
     outs = [out] if isinstance(out, (str, Path)) else list(out)
     sources = list(dict.fromkeys(attacks["source"]))[:max(1, n_sources)]
     cats = attacks.sort_values("category_rank")["category"].drop_duplicates().tolist()
@@ -69,19 +70,21 @@ def adversarial_grid(clean: np.ndarray, adversarial: np.ndarray, attacks: pd.Dat
         if not rows:
             continue
         axes[i, 0].imshow(_to_display(clean[rows[0]]), **grey)
-        axes[i, 0].set_title(f"{_short(src)}\n(clean)", fontsize=7)
+        axes[i, 0].set_title(f"{_short(names.get(src, src))}\n(clean)", fontsize=7)
         for r in rows:
             a = attacks.loc[r]
             j = 1 + cats.index(a["category"])
             ax = axes[i, j]
             ax.imshow(_to_display(adversarial[r]), **grey)
             ok = bool(a["success"])
-            ax.set_title(f"→ {_short(a['target'])}\n{a['pred_prob']:.2f}" + ("" if ok else " ✗"), fontsize=7,
+            got = "" if ok else f"✗ {_short(names.get(a['pred_concept'], a['pred_concept']), 10)} "
+            ax.set_title(f"→ {_short(names.get(a['target'], a['target']))}\n{got}{a['pred_prob']:.2f}", fontsize=7,
                          color="#1b7837" if ok else "#b2182b")
     for j, c in enumerate(cats):
         axes[-1, 1 + j].set_xlabel(c, fontsize=7)
     axes[-1, 0].set_xlabel("source", fontsize=7)
-    fig.suptitle("Targeted MIM: source → target (model confidence; ✗ = target not reached)", fontsize=8)
+    fig.suptitle("Targeted MIM: source → target, with the model's confidence in the target "
+                 "(✗ class: not reached, the model says that class instead)", fontsize=8)
     fig.tight_layout()
     save_figure(fig, outs)
 
@@ -326,10 +329,18 @@ def plot_training(table: pd.DataFrame, out: Sequence[str | Path]) -> None:
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("2 vs. 2 accuracy")
-        what = ", ".join(f"{d} · {s}" for d, s in keys) + (" (line styles)" if len(keys) > 1 else "")
-        ax.set_title(f"2 vs. 2 per layer ({what}; dots: significant)", fontsize=9)
-        ax.legend(frameon=False, fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="layer",
-                  title_fontsize=7)
+        ds_names = ", ".join(dict.fromkeys(d for d, _ in keys))
+        ax.set_title(f"2 vs. 2 per layer ({ds_names}; dots: significant after BHY)", fontsize=9)
+        first = ax.legend(frameon=False, fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="layer",
+                          title_fontsize=7)
+        if len(keys) > 1:  # say which line style is which image set (and DS model)
+            from matplotlib.lines import Line2D
+
+            ax.add_artist(first)
+            styles = [Line2D([], [], color="0.3", ls=["-", "--", ":", "-."][k % 4]) for k in range(len(keys))]
+            ax.legend(styles, [f"{s}" if len({d for d, _ in keys}) == 1 else f"{d} · {s}" for d, s in keys],
+                      frameon=False, fontsize=6, loc="lower left", bbox_to_anchor=(1.0, 0.0), title="image set",
+                      title_fontsize=7)
     fig.tight_layout()
     save_figure(fig, out)
 

@@ -620,7 +620,7 @@ def attack_stage(model_name: str, model: Mapping[str, Any], set_name: str, image
 
 def gather_attacks_stage(chunk_images: Sequence[str], chunk_tables: Sequence[str], adv_set: str, out_images: str,
                          out_table: str, out_manifest: str, out_grid: str, model: str, image_set: str,
-                         grid_sources: int = 5) -> None:
+                         grid_sources: int = 5, concept_table: str | None = None) -> None:
     """All attacks of a (model, image set): one tensor file, one table, and the manifest of
     the adversarial image set (the successful attacks only; failed ones are discarded)."""
     import torch
@@ -657,9 +657,10 @@ def gather_attacks_stage(chunk_images: Sequence[str], chunk_tables: Sequence[str
                    tmp)
     wio.write_parquet(table, out_table)
     wio.write_parquet(manifest, out_manifest)
-    from wordlens.figures import adversarial_grid
+    from wordlens.figures import adversarial_grid, concept_names
 
-    adversarial_grid(clean.numpy(), adv.numpy(), table, out_grid, n_sources=grid_sources)
+    adversarial_grid(clean.numpy(), adv.numpy(), table, out_grid, n_sources=grid_sources,
+                     names=concept_names(concept_table))
 
 
 def adversarial_tests_stage(adv_manifest: str, predictions: str, concept_table: str, out: str, n_reference: int,
