@@ -50,13 +50,13 @@ def _legend(vmin: float, vmax: float, cmap, steps: int = 9) -> str:
     cells, ticks = [], []
     for k in range(steps):
         v = vmin + (vmax - vmin) * k / (steps - 1)
-        cells.append(f'<TD BGCOLOR="{_hex(cmap((v - vmin) / (vmax - vmin)))}" WIDTH="30" HEIGHT="12" '
+        cells.append(f'<TD BGCOLOR="{_hex(cmap((v - vmin) / (vmax - vmin)))}" WIDTH="34" HEIGHT="12" '
                      'FIXEDSIZE="TRUE"></TD>')
         tick = f'<FONT POINT-SIZE="8">{v:.2f}</FONT>' if k % 2 == 0 else ""
-        ticks.append(f'<TD WIDTH="30" HEIGHT="12" FIXEDSIZE="TRUE">{tick}</TD>')
+        ticks.append(f'<TD WIDTH="34" HEIGHT="12" FIXEDSIZE="TRUE">{tick}</TD>')
     return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
-            f'<TR><TD COLSPAN="{steps}"><FONT POINT-SIZE="9">2 vs. 2 accuracy (chance 0.50; '
-            'double border: significant after BHY)</FONT></TD></TR>'
+            f'<TR><TD COLSPAN="{steps}"><FONT POINT-SIZE="9">2 vs. 2 accuracy (chance 0.50)<BR/>'
+            'double border: significant after BHY</FONT></TD></TR>'
             f'<TR>{"".join(cells)}</TR><TR>{"".join(ticks)}</TR></TABLE>>')
 
 
