@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml Makefile
 	$(VPY) -m pip install --disable-pip-version-check -e '.[test]'
 	$(VPY) -m pip install --disable-pip-version-check --no-deps cleverhans==4.0.0
 	@command -v dot >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get install -y --no-install-recommends graphviz >/dev/null; \
+	    apt-get install -y --no-install-recommends graphviz >/dev/null 2>&1 || \
+	    { apt-get update >/dev/null 2>&1; apt-get install -y --no-install-recommends graphviz >/dev/null; }; \
 	  else echo "warning: Graphviz's dot is missing; architecture diagrams need it (apt-get install graphviz, or conda install graphviz)"; fi; }
 	@touch $(STAMP)
 

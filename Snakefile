@@ -43,6 +43,13 @@ localrules:
     table_adversarial_attacks,
     gather_adversarial,
     figures,
+    figure_two_vs_two,
+    figure_concepts,
+    figure_misclassified,
+    figure_mistake_cosines,
+    figure_adversarial,
+    figure_training,
+    report_tables,
 
 
 rule all:
