@@ -11,7 +11,6 @@ import contextlib
 import logging
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -292,7 +291,7 @@ def mistakes_stage(manifest: str, predictions: str, concept_table: str, out: str
     from wordlens.concepts import concept_vectors, cosine, read_concept_table
     from wordlens.images import read_manifest
 
-    man = read_manifest(manifest)  # noqa: F841 - checks the manifest's columns
+    read_manifest(manifest)  # checks the manifest's columns
     pred = pd.read_parquet(predictions)
     table = read_concept_table(concept_table)
     vocab = set(_analysed_concepts([concept_table], intersect_with))
@@ -599,6 +598,8 @@ def attack_stage(model_name: str, model: Mapping[str, Any], set_name: str, image
     images = ManifestImages(man.loc[todo["source_row"]], image_source(set_name, image_set), pre.pixel_transform())
     clean = torch.stack([images[i] for i in range(len(images))]) if len(todo) else torch.zeros((0, *pre.input_shape))
     torch.manual_seed(0)
+    torch.backends.cudnn.deterministic = True  # the same images on every rerun, GPU included
+    torch.backends.cudnn.benchmark = False
     if len(todo):
         result = run_attacks(build_model(spec, dev), pre.normalize, clean, todo["target_index"].to_numpy(), cfg, dev)
     else:
