@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import CIFAR100_NAMES, WNIDS, make_cifar100, make_fashion_mnist, make_imagenet_tree
 
@@ -154,3 +155,27 @@ def test_bad_source_settings():
         ImageSource("x", "mnist", "/tmp")
     with pytest.raises(ValueError, match="split"):
         ImageSource("x", "cifar100", "/tmp", split="val")
+
+
+def test_tensor_image_set(tmp_path):
+    import torch
+
+    from wordlens.images import ImageSource, ManifestImages, list_items, read_tensor_images
+
+    images = torch.rand(4, 1, 8, 8)
+    torch.save({"images": images}, tmp_path / "adv.pt")
+    source = ImageSource("adv", "tensor", str(tmp_path / "adv.pt"), split="adversarial")
+    manifest = pd.DataFrame({"path": ["", ""], "index": [3, 1]})
+    ds = ManifestImages(manifest, source, transform=None)
+    assert ds.pixel_shape == (1, 8, 8)
+    assert torch.equal(ds[0], images[3]) and torch.equal(ds[1], images[1])  # no resizing or cropping
+    with pytest.raises(ValueError, match="outside 0..3"):
+        ManifestImages(pd.DataFrame({"path": [""], "index": [4]}), source, transform=None)
+    with pytest.raises(ValueError, match="cannot be sampled"):
+        list_items(source)
+    torch.save({"pixels": images}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="'images' tensor"):
+        read_tensor_images(tmp_path / "bad.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="not a readable torch tensor file"):
+        read_tensor_images(tmp_path / "junk.pt")
