@@ -92,6 +92,12 @@ def test_one_vs_two_figures_by_ds_model_and_by_category(tmp_path):
     _assert_png_pdf(tmp_path / "a.png", tmp_path / "a.pdf")
     figures.plot_one_vs_two(t[t["group"] == "all"], [tmp_path / "m.pdf", tmp_path / "m.png"], title="mis")
     _assert_png_pdf(tmp_path / "m.png", tmp_path / "m.pdf")
+    # A category without test images (all NaN) gets no line and no legend entry; the others keep theirs.
+    t2 = t.copy()
+    t2.loc[t2["group"] == "least similar", "value"] = np.nan
+    figures.plot_one_vs_two(t2, [tmp_path / "n.svg"], title="adv", by="group")
+    svg = (tmp_path / "n.svg").read_text()
+    assert "most similar (n = 10)" in svg and "average (n = 10)" in svg and "least similar" not in svg
     with pytest.raises(ValueError, match="no 1 vs. 2 rows"):
         figures.plot_one_vs_two(t[t["statistic"] == "none"], [tmp_path / "x.png"])
 

@@ -132,9 +132,12 @@ def _layer_axis(ax: Any, layers: Sequence[str], blocks: Sequence[str], max_label
 
 
 def _series(ax: Any, x: np.ndarray, y: np.ndarray, significant: np.ndarray, blocks: Sequence[str], colour: Any,
-            label: str, lw: float = 1.4, ms: float = 4.5) -> None:
-    """A line through the layers; markers filled where significant (BHY), alternating per block."""
-    ax.plot(x, y, color=colour, lw=lw, label=label, zorder=2)
+            label: str, lw: float = 1.4, ms: float = 4.5) -> Any:
+    """A line through the layers; markers filled where significant (BHY), alternating per block.
+
+    ``blocks`` names the block of each point; returns the line (for a legend).
+    """
+    (line,) = ax.plot(x, y, color=colour, lw=lw, label=label, zorder=2)
     block_ids = np.cumsum([i == 0 or blocks[i] != blocks[i - 1] for i in range(len(blocks))])
     for parity in (0, 1):
         for sig in (True, False):
@@ -142,6 +145,7 @@ def _series(ax: Any, x: np.ndarray, y: np.ndarray, significant: np.ndarray, bloc
             if mask.any():
                 ax.scatter(x[mask], y[mask], marker=_MARKERS[parity], s=ms**2,
                            facecolors=colour if sig else "white", edgecolors=colour, linewidths=1.0, zorder=3)
+    return line
 
 
 def _marker_legend(ax: Any, handles: list, labels: list, **kw) -> None:
@@ -186,9 +190,9 @@ def plot_two_vs_two(table: pd.DataFrame, out: Sequence[str | Path], title: str =
     for colour, (ds, iset) in zip(_colours(len(keys)), keys):
         s = t[(t["ds_model"] == ds) & (t["image_set"] == iset)]
         label = ds if len({k[1] for k in keys}) == 1 else f"{ds} · {iset}"
-        _series(ax, s["layer_index"].to_numpy(), s["value"].to_numpy(), s["significant"].to_numpy(bool),
-                blocks, colour, label)
-        handles.append(ax.lines[-1])
+        idx = s["layer_index"].to_numpy()
+        handles.append(_series(ax, idx, s["value"].to_numpy(), s["significant"].to_numpy(bool),
+                               [blocks[i] for i in idx], colour, label))
         labels.append(label)
     ax.axhline(CHANCE, color="0.4", ls="--", lw=0.9, zorder=1)
     ax.text(len(layers) - 0.5, CHANCE, "chance", ha="right", va="bottom", fontsize=7, color="0.4")
@@ -239,16 +243,19 @@ def plot_one_vs_two(table: pd.DataFrame, out: Sequence[str | Path], title: str =
     handles, labels = [], []
     for column, key in keys:
         lw = 2.4 if key == "all" else 1.4
+        handle = None
         for axis, rows, blk in ((ax, layer_rows, blocks), (bx, block_rows, border["block"].fillna("").tolist())):
-            s = rows[rows[column] == key]
+            s = rows[(rows[column] == key) & rows["value"].notna()]
             if s.empty:
                 continue
-            s = s[s["value"].notna()]
-            _series(axis, s["layer_index"].to_numpy(), s["value"].to_numpy(), s["significant"].to_numpy(bool),
-                    [blk[i] for i in s["layer_index"]] if len(blk) else [], colours[key], str(key), lw=lw)
-        n = int(layer_rows.loc[layer_rows[column] == key, "n_concepts"].max())
-        handles.append(ax.lines[-1] if ax.lines else None)
-        labels.append(f"{'average' if key == 'all' else key} (n = {n})")
+            idx = s["layer_index"].to_numpy()
+            line = _series(axis, idx, s["value"].to_numpy(), s["significant"].to_numpy(bool), [blk[i] for i in idx],
+                           colours[key], str(key), lw=lw)
+            handle = handle or line
+        if handle is not None:  # no line (every value NaN: no test image) → no legend entry
+            n = int(layer_rows.loc[layer_rows[column] == key, "n_concepts"].max())
+            handles.append(handle)
+            labels.append(f"{'average' if key == 'all' else key} (n = {n})")
     for axis in (ax, bx):
         axis.axhline(CHANCE, color="0.4", ls="--", lw=0.9, zorder=1)
         axis.set_ylim(-0.02, 1.02)
@@ -256,8 +263,7 @@ def plot_one_vs_two(table: pd.DataFrame, out: Sequence[str | Path], title: str =
     bx.set_title("block average", fontsize=9)
     ax.set_title("per layer", fontsize=9)
     fig.suptitle(title, fontsize=10)
-    _marker_legend(bx, [h for h in handles if h is not None], [lb for h, lb in zip(handles, labels) if h is not None],
-                   loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _marker_legend(bx, handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     save_figure(fig, out)
 
 
