@@ -489,3 +489,53 @@ def test_fdr_bhy_all_nan_and_bad_input():
         stats.fdr_bhy(np.ones((2, 2)) * 0.1)
     with pytest.raises(ValueError, match="alpha"):
         stats.fdr_bhy(np.array([0.1]), alpha=0)
+
+
+def test_corr_rows_does_not_modify_float64_input():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(9, 400)) + 5.0
+    before = X.copy()
+    C = stats.corr_rows(X, block_size=64)
+    np.testing.assert_array_equal(X, before)
+    np.testing.assert_allclose(C, np.corrcoef(before), atol=1e-12)
+    C = stats.corr_rows(X)  # one block covering every feature
+    np.testing.assert_array_equal(X, before)
+    np.testing.assert_allclose(C, np.corrcoef(before), atol=1e-12)
+
+
+def test_corr_rows_read_only_input():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(7, 300)) - 2.0
+    before = X.copy()
+    X.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "array is not writable" warning either
+        C = stats.corr_rows(X, block_size=50)
+    np.testing.assert_array_equal(X, before)
+    np.testing.assert_allclose(C, np.corrcoef(before), atol=1e-12)
+
+
+def test_corr_rows_read_only_memory_map(tmp_path):
+    # In a subprocess: writing into a read-only map is a segfault, which would kill pytest.
+    import subprocess
+    import sys
+    import textwrap
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(6, 500)) + 1.0
+    np.save(tmp_path / "x.npy", X)
+    code = textwrap.dedent(
+        f"""
+        import numpy as np
+        from wordlens import stats
+        X = np.load({str(tmp_path / "x.npy")!r}, mmap_mode="r")
+        for bs in (None, 64):
+            C = stats.corr_rows(X, block_size=bs)
+            np.testing.assert_allclose(C, np.corrcoef(np.asarray(X)), atol=1e-12)
+        print("ok")
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"return code {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert proc.stdout.strip().endswith("ok")
+    np.testing.assert_array_equal(np.load(tmp_path / "x.npy"), X)

@@ -158,7 +158,7 @@ def corr_rows(
     gram = torch.zeros((n, n), dtype=torch.float64, device=dev)
     for start in range(0, k, block_size):
         stop = min(k, start + block_size)
-        block = torch.as_tensor(np.asarray(X[:, start:stop])).to(device=dev, dtype=torch.float64)
+        block, private = _float64_block(X, start, stop, dev)
         if block.shape != (n, stop - start):
             raise ValueError(
                 f"X[:, {start}:{stop}] returned shape {tuple(block.shape)}, expected {(n, stop - start)}"
@@ -172,7 +172,9 @@ def corr_rows(
         if shift is None:
             # Shifting each row by (an estimate of) its mean avoids cancellation in Σx² − (Σx)²/k.
             shift = block.mean(dim=1, keepdim=True)
-        block -= shift
+        # In place only on memory of our own: otherwise this would write into the caller's
+        # array (or crash on a read-only memory map).
+        block = block.sub_(shift) if private else block - shift
         sums += block.sum(dim=1)
         gram.addmm_(block, block.T)
         del block
@@ -197,6 +199,30 @@ def corr_rows(
         )
     out = corr.cpu().numpy()
     return (out, constant_np) if return_constant else out
+
+
+def _float64_block(X: Any, start: int, stop: int, dev: torch.device) -> tuple[torch.Tensor, bool]:
+    """``X[:, start:stop]`` as a float64 tensor on ``dev``, and whether its memory is private.
+
+    Private means the tensor shares memory with nothing the caller can see (the block
+    was converted to float64, moved to another device, or freshly allocated, e.g. by an
+    h5py read), so it may be modified in place.  A float64 block that is a view of the
+    caller's array (or of a read-only memory map) comes back as that view, without a
+    copy, and must only be read.
+    """
+    import torch
+
+    arr = np.asarray(X[:, start:stop])
+    fresh = (arr.base is None and arr.flags.writeable and arr is not X
+             and not (isinstance(X, np.ndarray) and np.may_share_memory(arr, X)))
+    if not arr.dtype.isnative:
+        arr, fresh = arr.astype(arr.dtype.newbyteorder("=")), True
+    with warnings.catch_warnings():
+        # A non-writable array (read-only memory map) is only read when it is not private.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        block = torch.as_tensor(arr)
+    out = block.to(device=dev, dtype=torch.float64)  # returns ``block`` itself when nothing changes
+    return out, fresh or out is not block
 
 
 # --------------------------------------------------------------------------------------
