@@ -256,3 +256,46 @@ def test_cli_concepts_reports_matched_and_unmatched(tmp_path, capsys):
     assert "matched through a later synonym: 1" in text
     table = concepts.read_concept_table(out)
     assert table.loc[table.matched, "class_id"].tolist() == ["n01440764", "n01443537", "n02125311"]
+
+
+# ---------------------------------------------------------------------------------------
+# Non-finite vectors are the DS model's fault, and are reported as such
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["word2vec", "glove", "word2vec_text"])
+@pytest.mark.parametrize("cached", [False, True])
+def test_non_finite_word_vector_is_reported_with_model_file_and_word(tmp_path, kind, cached):
+    vecs = vectors_for(VOCAB)
+    vecs["tench"][2] = np.nan
+    vecs["goldfish"][0] = np.inf
+    path = tmp_path / f"vectors-{kind}.bin"
+    if kind == "word2vec":
+        write_word2vec_binary(path, vecs)
+    else:
+        write_text(path, vecs, header=(kind != "glove"))
+    spec = DSModelSpec(name="broken", kind=kind, path=str(path))
+    model = words.load_ds_model(spec, cache_dir=tmp_path / "cache" if cached else None)
+    np.testing.assert_allclose(model.embed(["dog", "cat"]), np.stack([vecs["dog"], vecs["cat"]]), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"DS model 'broken'.*vectors-" + kind + r"\.bin.*'tench'.*not finite"):
+        model.embed(["dog", "tench"])
+    with pytest.raises(ValueError, match=r"'goldfish'"):
+        model.embed(["goldfish"])
+    classes = pd.DataFrame({"class_index": [0, 1], "class_id": ["n01440764", "n02084071"],
+                            "synonyms": [["tench", "Tinca tinca"], ["dog"]]})
+    with pytest.raises(ValueError, match=r"DS model 'broken'.*'tench'"):
+        concepts.match_concepts(classes, model)
+
+
+def test_non_finite_sentence_embedding_is_reported(tmp_path):
+    class FakeEncoder:
+        def get_sentence_embedding_dimension(self):
+            return 3
+
+        def encode(self, texts, **kwargs):
+            return np.array([[np.nan, 0.0, 1.0] if t == "bad word" else [1.0, 2.0, 3.0] for t in texts])
+
+    model = words.SentenceModel("minilm", FakeEncoder())
+    assert model.embed(["good"]).shape == (1, 3)
+    with pytest.raises(ValueError, match=r"DS model 'minilm'.*'bad word'.*not finite"):
+        model.embed(["good", "bad word"])

@@ -137,11 +137,30 @@ def term_forms(term: str) -> list[str]:
     return forms
 
 
-class KeyedVectorsModel(DSModel):
-    """A word-vector model backed by gensim ``KeyedVectors``."""
+def check_finite(model_name: str, source: str | os.PathLike | None, keys: Sequence[str], vectors: np.ndarray) -> None:
+    """Raise ValueError naming the DS model, its file and the word if a vector holds NaN/inf.
 
-    def __init__(self, name: str, kind: str, kv: Any):
+    Only the vectors actually looked up are checked (checking a 3M × 300 memory map at
+    load time would read all of it).
+    """
+    ok = np.isfinite(np.asarray(vectors).reshape(len(keys), -1)).all(axis=1)
+    if ok.all():
+        return
+    bad = [keys[i] for i in np.flatnonzero(~ok)]
+    where = f" ({source})" if source else ""
+    raise ValueError(
+        f"DS model {model_name!r}{where}: the vector of {bad[0]!r} is not finite (NaN or inf)"
+        + (f", and {len(bad) - 1} more word(s) ({bad[1:6]})" if len(bad) > 1 else "")
+        + "; the DS model's file is corrupt: repair or replace it"
+    )
+
+
+class KeyedVectorsModel(DSModel):
+    """A word-vector model backed by gensim ``KeyedVectors``; ``path`` is the file it was read from."""
+
+    def __init__(self, name: str, kind: str, kv: Any, path: str | os.PathLike | None = None):
         self.name, self.kind, self.kv = name, kind, kv
+        self.path = str(path) if path is not None else None
 
     @property
     def dim(self) -> int:
@@ -160,7 +179,11 @@ class KeyedVectorsModel(DSModel):
         missing = [k for k in keys if k not in self.kv.key_to_index]
         if missing:
             raise KeyError(f"DS model {self.name!r} has no vector for {missing[:5]}")
-        return np.stack([np.asarray(self.kv[k], dtype=np.float32) for k in keys]) if keys else np.zeros((0, self.dim), np.float32)
+        if not keys:
+            return np.zeros((0, self.dim), np.float32)
+        out = np.stack([np.asarray(self.kv[k], dtype=np.float32) for k in keys])
+        check_finite(self.name, self.path, list(keys), out)
+        return out
 
 
 class SentenceModel(DSModel):
@@ -168,8 +191,9 @@ class SentenceModel(DSModel):
 
     open_vocabulary = True
 
-    def __init__(self, name: str, model: Any):
+    def __init__(self, name: str, model: Any, path: str | os.PathLike | None = None):
         self.name, self.kind, self.model = name, "sentence_transformer", model
+        self.path = str(path) if path is not None else None
 
     @property
     def dim(self) -> int:
@@ -184,7 +208,9 @@ class SentenceModel(DSModel):
             return np.zeros((0, self.dim), np.float32)
         vecs = self.model.encode(list(keys), batch_size=64, convert_to_numpy=True, normalize_embeddings=False,
                                  show_progress_bar=False)
-        return np.asarray(vecs, dtype=np.float32)
+        out = np.asarray(vecs, dtype=np.float32)
+        check_finite(self.name, self.path, list(keys), out)
+        return out
 
 
 # --------------------------------------------------------------------------------------
@@ -225,14 +251,14 @@ def load_word_vectors(spec: DSModelSpec, cache_dir: str | os.PathLike | None = N
     if not path.is_file():
         raise FileNotFoundError(f"DS model {spec.name!r}: {path} does not exist; {WHERE_TO_GET[spec.kind]}")
     if spec.kind == "keyedvectors" or cache_dir is None:
-        return KeyedVectorsModel(spec.name, spec.kind, _read_word_vectors(path, spec))
+        return KeyedVectorsModel(spec.name, spec.kind, _read_word_vectors(path, spec), path=path)
     from gensim.models import KeyedVectors
 
     cache = Path(cache_dir) / f"{spec.name}-{_source_key(path, spec)}"
     native = cache / "vectors.kv"
     if native.is_file():
         log.info("DS model %s: memory-mapping %s", spec.name, native)
-        return KeyedVectorsModel(spec.name, spec.kind, KeyedVectors.load(str(native), mmap="r"))
+        return KeyedVectorsModel(spec.name, spec.kind, KeyedVectors.load(str(native), mmap="r"), path=path)
     log.info("DS model %s: reading %s once and caching it in %s", spec.name, path, cache)
     kv = _read_word_vectors(path, spec)
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -246,7 +272,7 @@ def load_word_vectors(spec: DSModelSpec, cache_dir: str | os.PathLike | None = N
         shutil.rmtree(tmp, ignore_errors=True)
         if not native.is_file():  # another job may have won the race
             raise
-    return KeyedVectorsModel(spec.name, spec.kind, KeyedVectors.load(str(native), mmap="r"))
+    return KeyedVectorsModel(spec.name, spec.kind, KeyedVectors.load(str(native), mmap="r"), path=path)
 
 
 def sentence_model_path(spec: DSModelSpec) -> Path:
@@ -278,7 +304,7 @@ def load_sentence_model(spec: DSModelSpec, device: str = "cpu") -> SentenceModel
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(path), device=device, local_files_only=True)
-    return SentenceModel(spec.name, model)
+    return SentenceModel(spec.name, model, path=path)
 
 
 def load_ds_model(spec: DSModelSpec, cache_dir: str | os.PathLike | None = None, device: str = "cpu") -> DSModel:
