@@ -299,3 +299,65 @@ def test_non_finite_sentence_embedding_is_reported(tmp_path):
     assert model.embed(["good"]).shape == (1, 3)
     with pytest.raises(ValueError, match=r"DS model 'minilm'.*'bad word'.*not finite"):
         model.embed(["good", "bad word"])
+
+
+# ---------------------------------------------------------------------------------------
+# gensim's native format is read through a restricted unpickler
+# ---------------------------------------------------------------------------------------
+
+
+class _RunsCode:
+    """Unpickling this calls os.system (a crafted .kv file)."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (self.command,))
+
+
+@pytest.mark.parametrize("sep_limit", [None, 0])
+def test_real_keyedvectors_save_file_still_loads(tmp_path, sep_limit):
+    from gensim.models import KeyedVectors
+
+    vecs = vectors_for(VOCAB)
+    kv = KeyedVectors(5)
+    kv.add_vectors(list(vecs), np.stack(list(vecs.values())))
+    kv.fill_norms()  # norms are saved too
+    path = tmp_path / "vectors.kv"
+    kv.save(str(path)) if sep_limit is None else kv.save(str(path), sep_limit=sep_limit)
+    model = words.load_ds_model(DSModelSpec(name="gensim", kind="keyedvectors", path=str(path)))
+    assert len(model) == len(VOCAB) and model.dim == 5
+    np.testing.assert_array_equal(model.embed(["tench", "New_York"]), np.stack([vecs["tench"], vecs["New_York"]]))
+    if sep_limit == 0:
+        assert isinstance(model.kv.vectors, np.memmap)  # the .npy beside it is memory-mapped
+
+
+@pytest.mark.parametrize("where", ["top", "inside"])
+def test_crafted_keyedvectors_pickle_is_refused_and_runs_nothing(tmp_path, where, capsys):
+    import pickle
+
+    from gensim.models import KeyedVectors
+
+    from wordlens import cli
+
+    marker = tmp_path / "code-ran"
+    payload = _RunsCode(f"touch {marker}")
+    if where == "top":
+        obj = payload
+    else:  # a genuine KeyedVectors with the payload hidden in one of its attributes
+        obj = KeyedVectors(5)
+        obj.add_vectors(["tench"], np.ones((1, 5), np.float32))
+        obj.expandos = {"count": payload}
+    path = tmp_path / "evil.kv"
+    path.write_bytes(pickle.dumps(obj, protocol=4))
+    spec = DSModelSpec(name="evil", kind="keyedvectors", path=str(path))
+    with pytest.raises(ValueError, match=r"DS model 'evil'.*evil\.kv.*refus"):
+        words.load_ds_model(spec)
+    assert not marker.exists()
+    capsys.readouterr()
+    assert cli.main(["concepts", "imagenet", "--kind", "keyedvectors", "--path", str(path)]) == 2
+    assert re.search(r"wordlens: error: .*evil\.kv was refused", capsys.readouterr().err)
+    assert not marker.exists()

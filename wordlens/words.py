@@ -28,6 +28,7 @@ import importlib
 import json
 import logging
 import os
+import pickle
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -225,13 +226,89 @@ def _source_key(path: Path, spec: DSModelSpec) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
+class _KeyedVectorsUnpickler(pickle.Unpickler):
+    """Unpickler for gensim's native ``KeyedVectors.save`` files that allows only what they hold.
+
+    A real file names the KeyedVectors class and, for arrays stored inline (below
+    ``sep_limit``), numpy's array reconstruction; everything else is plain built-in data
+    (dict, list, str, int, float, None).  Any other global — ``os.system``, ``eval``, a
+    class with a malicious ``__reduce__`` — is refused before it is called.
+    """
+
+    ALLOWED = frozenset({
+        # gensim 4 writes KeyedVectors; files from gensim 3 name its aliases and Vocab.
+        ("gensim.models.keyedvectors", "KeyedVectors"),
+        ("gensim.models.keyedvectors", "Word2VecKeyedVectors"),
+        ("gensim.models.keyedvectors", "EuclideanKeyedVectors"),
+        ("gensim.models.keyedvectors", "Vocab"),
+        ("gensim.models.keyedvectors", "CompatVocab"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("builtins", "dict"), ("builtins", "list"), ("builtins", "set"), ("builtins", "frozenset"),
+        ("builtins", "tuple"), ("builtins", "bytearray"), ("builtins", "bytes"), ("builtins", "complex"),
+        ("collections", "OrderedDict"), ("_codecs", "encode"),
+    })
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"refusing to load {module}.{name}: a gensim KeyedVectors file holds only KeyedVectors, "
+            "numpy arrays and plain data"
+        )
+
+
+def load_keyed_vectors(path: str | os.PathLike, mmap: str | None = "r", name: str = "keyedvectors"):
+    """A gensim ``KeyedVectors.save`` file, read without running code from it.
+
+    Equivalent to ``KeyedVectors.load(path, mmap=mmap)`` for genuine files, but the
+    pickle goes through :class:`_KeyedVectorsUnpickler` (only the classes such a file
+    needs), and the arrays stored beside it (``<path>.vectors.npy`` …) are read by
+    gensim with ``numpy.load`` (``allow_pickle=False``).  ``name`` (the DS model) is used
+    in error messages.
+
+    Raises
+    ------
+    ValueError
+        If the file holds anything else (e.g. a crafted pickle that would run code).
+    """
+    from gensim.models import KeyedVectors
+    from gensim.utils import SaveLoad
+
+    path = Path(path)
+    with open(path, "rb") as f:
+        try:
+            obj = _KeyedVectorsUnpickler(f, encoding="latin1").load()
+        except pickle.UnpicklingError as err:
+            raise ValueError(f"DS model {name!r}: {path} was refused as a gensim KeyedVectors file: {err}") from err
+        except Exception as err:  # noqa: BLE001 - a truncated or foreign file
+            raise ValueError(
+                f"DS model {name!r}: {path} is not a gensim KeyedVectors file ({type(err).__name__}: {err})"
+            ) from err
+    if not isinstance(obj, KeyedVectors):
+        raise ValueError(f"DS model {name!r}: {path} was refused: it holds a {type(obj).__name__}, not KeyedVectors")
+    # The separately stored parts: only numpy arrays (np.load, allow_pickle=False), no
+    # further pickles (scipy matrices) and no nested SaveLoad objects.
+    nested = [a for a in ("__scipys", "__recursive_saveloads") if getattr(obj, a, [])]
+    if nested:
+        raise ValueError(f"DS model {name!r}: {path} was refused: it stores {nested} (pickled parts), "
+                         "which KeyedVectors files do not")
+    numpys = getattr(obj, "__numpys", [])
+    if not isinstance(numpys, list) or not all(isinstance(a, str) and a.isidentifier() for a in numpys):
+        raise ValueError(f"DS model {name!r}: {path} was refused: malformed list of array attributes {numpys!r}")
+    compress, subname = SaveLoad._adapt_by_suffix(str(path))
+    obj._load_specials(str(path), mmap, compress, subname)
+    return obj
+
+
 def _read_word_vectors(path: Path, spec: DSModelSpec):
     from gensim.models import KeyedVectors
 
     limit = int(spec.limit) if spec.limit else None
+    if spec.kind == "keyedvectors":
+        return load_keyed_vectors(path, mmap="r", name=spec.name)
     try:
-        if spec.kind == "keyedvectors":
-            return KeyedVectors.load(str(path), mmap="r")
         if spec.kind == "word2vec":
             return KeyedVectors.load_word2vec_format(str(path), binary=True, limit=limit)
         if spec.kind == "glove":
@@ -252,13 +329,11 @@ def load_word_vectors(spec: DSModelSpec, cache_dir: str | os.PathLike | None = N
         raise FileNotFoundError(f"DS model {spec.name!r}: {path} does not exist; {WHERE_TO_GET[spec.kind]}")
     if spec.kind == "keyedvectors" or cache_dir is None:
         return KeyedVectorsModel(spec.name, spec.kind, _read_word_vectors(path, spec), path=path)
-    from gensim.models import KeyedVectors
-
     cache = Path(cache_dir) / f"{spec.name}-{_source_key(path, spec)}"
     native = cache / "vectors.kv"
     if native.is_file():
         log.info("DS model %s: memory-mapping %s", spec.name, native)
-        return KeyedVectorsModel(spec.name, spec.kind, KeyedVectors.load(str(native), mmap="r"), path=path)
+        return KeyedVectorsModel(spec.name, spec.kind, load_keyed_vectors(native, mmap="r", name=spec.name), path=path)
     log.info("DS model %s: reading %s once and caching it in %s", spec.name, path, cache)
     kv = _read_word_vectors(path, spec)
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -272,7 +347,7 @@ def load_word_vectors(spec: DSModelSpec, cache_dir: str | os.PathLike | None = N
         shutil.rmtree(tmp, ignore_errors=True)
         if not native.is_file():  # another job may have won the race
             raise
-    return KeyedVectorsModel(spec.name, spec.kind, KeyedVectors.load(str(native), mmap="r"), path=path)
+    return KeyedVectorsModel(spec.name, spec.kind, load_keyed_vectors(native, mmap="r", name=spec.name), path=path)
 
 
 def sentence_model_path(spec: DSModelSpec) -> Path:
