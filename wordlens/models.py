@@ -3,8 +3,11 @@ and the preprocessing that goes with each."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,6 +15,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from wordlens import io as wio
 
 #: Our own architectures (name → constructor taking ``num_classes`` and keyword arguments),
 #: with their default preprocessing.  Other modules register here (e.g. FractalNet).
@@ -259,27 +264,122 @@ def _construct(spec: ModelSpec) -> nn.Module:
         kwargs.setdefault("init_weights", True)  # torchvision's current default, without its warning
     if spec.weights and not spec.checkpoint:
         w = torchvision_weights(spec.arch, spec.weights)
-        _ensure_weights_available(spec.arch, w)
-        return torchvision.models.get_model(spec.arch, weights=w, **kwargs)
+        state = load_torchvision_weights(w, spec.arch)
+        with _serve_state_dict(w, state) as served:
+            model = torchvision.models.get_model(spec.arch, weights=w, **kwargs)
+        if not served:
+            raise RuntimeError(f"torchvision built {spec.arch} {w.name} without asking wordlens for its weights; "
+                               "this torchvision version is not supported")
+        return model
     return torchvision.models.get_model(spec.arch, weights=None, **kwargs)
 
 
-def _ensure_weights_available(arch: str, weights: Any) -> None:
-    """Download pretrained weights (only when a config asks for them), with a clear error offline."""
-    from torch.hub import get_dir, load_state_dict_from_url
+_HASH_PREFIX = re.compile(r"-([a-f0-9]*)\.")  # torch.hub's HASH_REGEX: <name>-<sha256 prefix>.<ext>
+_SERVE_LOCK = threading.Lock()
 
-    url = weights.url
-    target = Path(get_dir()) / "checkpoints" / os.path.basename(url)
-    if target.exists():
-        return
+
+def torchvision_weights_file(weights: Any) -> Path:
+    """Where torch.hub keeps a torchvision weights entry: ``<torch.hub.get_dir()>/checkpoints/<file of its url>``
+    (``$TORCH_HOME/hub/checkpoints/resnet50-0676ba61.pth``)."""
+    from urllib.parse import urlparse
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
+
+
+def load_torchvision_weights(weights: Any, arch: str | None = None, *, download: bool = True) -> dict[str, torch.Tensor]:
+    """The state dict of a torchvision weights entry, from torch.hub's cache, loaded safely.
+
+    The file is :func:`torchvision_weights_file` (the one torchvision itself would use;
+    offline users copy it there by hand).  Its SHA-256 must start with the hex prefix in
+    its name (torchvision names files ``<name>-<first 8+ hex digits of sha256>.pth``),
+    and it is loaded with ``torch.load(..., weights_only=True)``, so a file holding
+    anything but tensors and plain containers is refused instead of run.
+
+    Parameters
+    ----------
+    weights
+        A torchvision weights entry (``ResNet50_Weights.IMAGENET1K_V1``), or its name
+        when ``arch`` is given (``"IMAGENET1K_V1"``).
+    arch
+        The architecture (for messages, and to resolve a weights name).
+    download
+        When the file is missing, try torch.hub's download (hash-checked) first.
+
+    Raises
+    ------
+    RuntimeError
+        The file is missing (and could not be downloaded): the message names the path.
+    ValueError
+        Its hash does not match its name, or it does not load with ``weights_only=True``.
+    """
+    if isinstance(weights, str):
+        if arch is None:
+            raise ValueError("load_torchvision_weights: give arch with a weights name")
+        weights = torchvision_weights(arch, weights)
+    label = f"{arch + ' ' if arch else ''}{weights.name}"
+    target = torchvision_weights_file(weights)
+    if not target.is_file():
+        problem = "downloading is switched off"
+        if download:
+            try:
+                torch.hub.load_state_dict_from_url(weights.url, progress=True, check_hash=True, weights_only=True,
+                                                   map_location="cpu")
+            except Exception as err:  # noqa: BLE001 - any download failure gets the same advice
+                problem = f"could not be downloaded ({type(err).__name__}: {err})"
+        if not target.is_file():
+            raise RuntimeError(
+                f"pretrained weights {label} are not in {target} and {problem}. Download {weights.url} on a "
+                f"machine with internet access and copy it to {target} (or point TORCH_HOME at a directory "
+                "holding hub/checkpoints/)."
+            )
+    match = _HASH_PREFIX.search(target.name)
+    if match and match.group(1):
+        prefix = match.group(1)
+        digest = wio.sha256_file(target)
+        if not digest.startswith(prefix):
+            raise ValueError(
+                f"pretrained weights {label}: {target} has sha256 {digest}, but its name says the sha256 starts "
+                f"with {prefix}: the file is corrupt or not the published one; delete it and download "
+                f"{weights.url} again"
+            )
     try:
-        load_state_dict_from_url(url, progress=True, check_hash=True)
-    except Exception as err:  # noqa: BLE001 - any download failure gets the same advice
-        raise RuntimeError(
-            f"pretrained weights {arch} {weights.name} are not in {target} and could not be downloaded "
-            f"({type(err).__name__}: {err}). Download {url} on a machine with internet access and copy it "
-            f"to {target} (or point TORCH_HOME at a directory holding hub/checkpoints/)."
+        state = torch.load(target, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many kinds for refused or bad files
+        raise ValueError(
+            f"pretrained weights {label}: {target} could not be loaded as tensors only (weights_only=True), "
+            f"so it was refused: {type(err).__name__}: {err}. Delete it and download {weights.url} again."
         ) from err
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"pretrained weights {label}: {target} does not hold a state dict (names to tensors)")
+    return state
+
+
+@contextlib.contextmanager
+def _serve_state_dict(weights: Any, state: dict[str, torch.Tensor]):
+    """While building a torchvision model, hand its builder ``state`` instead of torch.hub's load.
+
+    Builders fetch weights with ``weights.get_state_dict(...)`` →
+    ``torchvision.models._api.load_state_dict_from_url`` (torch.hub, ``weights_only=False``);
+    the builder still applies its own configuration (class count, Inception's input
+    transform, DenseNet's key renaming).  Yields a list that holds one entry per request.
+    """
+    from torchvision.models import _api
+
+    served: list[str] = []
+
+    def serve(url: str, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        if url != weights.url:
+            raise RuntimeError(f"torchvision asked for {url} while building with {weights.url}")
+        served.append(url)
+        return state
+
+    with _SERVE_LOCK:
+        original = _api.load_state_dict_from_url
+        _api.load_state_dict_from_url = serve
+        try:
+            yield served
+        finally:
+            _api.load_state_dict_from_url = original
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
