@@ -281,3 +281,27 @@ def test_background_writer_reports_write_errors():
         with writer:
             writer.put(Broken(), 0, 1, np.zeros((1, 3)))
             writer.finish()
+
+
+def test_checkpoint_sha256_hashes_the_tensors_not_the_file(tmp_path):
+    # torch.save stamps each file (archive name, serialization id): the bytes of two saves differ.
+    state = models.build_model(SPEC).state_dict()
+    torch.save(state, tmp_path / "a.pt")
+    torch.save(state, tmp_path / "b.pt")
+    assert (tmp_path / "a.pt").read_bytes() != (tmp_path / "b.pt").read_bytes()
+
+    def described(path):
+        spec = models.ModelSpec(name="ck", arch="resnet18", num_classes=10, checkpoint=str(path))
+        return activations._describe(spec)["checkpoint_sha256"]
+
+    assert described(tmp_path / "a.pt") == described(tmp_path / "b.pt")
+    assert len(described(tmp_path / "a.pt")) == 64
+    assert models.checkpoint_sha256(tmp_path / "a.pt") == models.state_dict_sha256(state)
+    changed = {k: v.clone() for k, v in state.items()}
+    changed["fc.bias"][3] += 1e-3
+    torch.save(changed, tmp_path / "c.pt")
+    assert described(tmp_path / "c.pt") != described(tmp_path / "a.pt")
+    reshaped = dict(state, **{"fc.bias": state["fc.bias"].reshape(2, 5)})
+    assert models.state_dict_sha256(reshaped) != models.state_dict_sha256(state)
+    as_double = dict(state, **{"fc.bias": state["fc.bias"].double()})
+    assert models.state_dict_sha256(as_double) != models.state_dict_sha256(state)

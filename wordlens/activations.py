@@ -30,7 +30,7 @@ from wordlens import io as wio
 from wordlens.device import resolve_device
 from wordlens.images import ImageSource, ManifestImages, group_rows, manifest_hash
 from wordlens.layers import PIXELS, feature_extractor, graph_nodes, output_node
-from wordlens.models import ModelSpec, build_model, resolve_preprocessing
+from wordlens.models import ModelSpec, build_model, checkpoint_sha256, resolve_preprocessing
 from wordlens.stats import corr_rows
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ class StaleCacheError(ValueError):
 
 
 def _describe(spec: ModelSpec) -> dict[str, Any]:
-    checkpoint_sha = wio.sha256_file(spec.checkpoint) if spec.checkpoint else ""
+    # A hash of the tensors, not of the file: torch.save stamps every file differently.
+    checkpoint_sha = checkpoint_sha256(spec.checkpoint) if spec.checkpoint else ""
     return {
         "model": spec.name,
         "arch": spec.arch,

@@ -4,6 +4,7 @@ and the preprocessing that goes with each."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -404,6 +405,36 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise ValueError(f"checkpoint {path} does not hold a state dict (a mapping of names to tensors)")
     return obj
+
+
+def state_dict_sha256(state: dict[str, torch.Tensor]) -> str:
+    """Hex SHA-256 of a state dict's contents: every key (sorted), its dtype, shape and bytes.
+
+    Unlike a hash of the file, it does not depend on how the tensors were saved
+    (``torch.save`` stamps every file with a serialization id and its archive name),
+    only on the weights themselves.
+    """
+    h = hashlib.sha256(b"wordlens-state-dict-v1\0")
+    for key in sorted(state):
+        t = state[key]
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"state dict entry {key!r} is a {type(t).__name__}, not a tensor")
+        t = t.detach().to("cpu").contiguous()
+        header = json.dumps([key, str(t.dtype), list(t.shape)], ensure_ascii=False)
+        h.update(len(header).to_bytes(8, "little") + header.encode("utf-8"))
+        data = t.reshape(-1).view(torch.uint8).numpy()  # the raw bytes, whatever the dtype (bfloat16, bool …)
+        h.update(data.nbytes.to_bytes(8, "little"))
+        h.update(memoryview(data))
+    return h.hexdigest()
+
+
+def checkpoint_sha256(path: str | os.PathLike) -> str:
+    """:func:`state_dict_sha256` of the state dict in a checkpoint file (read with :func:`load_checkpoint`).
+
+    Two files saved from the same weights get the same hash; any changed tensor gives
+    another.
+    """
+    return state_dict_sha256(load_checkpoint(path))
 
 
 def checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
