@@ -305,3 +305,41 @@ def test_checkpoint_sha256_hashes_the_tensors_not_the_file(tmp_path):
     assert models.state_dict_sha256(reshaped) != models.state_dict_sha256(state)
     as_double = dict(state, **{"fc.bias": state["fc.bias"].double()})
     assert models.state_dict_sha256(as_double) != models.state_dict_sha256(state)
+
+
+def truncate_to_half(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_truncated_activation_file_is_a_clear_error(extracted):
+    _, manifest, outputs, _, _ = extracted
+    path = outputs["layer1.0.relu"]
+    activations.read_activation_attrs(path)  # readable before
+    truncate_to_half(path)
+    pattern = rf"activation file {path} is unreadable \(truncated or corrupt\?\): remove it and rerun"
+    with pytest.raises(activations.UnreadableActivationsError, match=pattern):
+        with activations.open_activations(path):
+            pass
+    with pytest.raises(ValueError, match=pattern):
+        activations.read_activation_attrs(path)
+    with pytest.raises(ValueError, match=pattern):
+        activations.check_activation_file(path, layer="layer1.0.relu")
+    with pytest.raises(ValueError, match=pattern):
+        correlate_layer(path, manifest, 0)
+    with pytest.raises(FileNotFoundError, match="missing.h5"):
+        with activations.open_activations(path.parent / "missing.h5"):
+            pass
+
+
+def test_open_activations_reads_a_good_file(tmp_path):
+    path, manifest, X = fake_layer(tmp_path, features=3000)
+    with activations.open_activations(path) as f:
+        np.testing.assert_array_equal(f["activations"][2:4, :7], X[2:4, :7])
+        assert f.attrs["layer"] == "fake"
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = np.zeros(3)
+    with pytest.raises(ValueError, match="not a wordlens activation file"):
+        with activations.open_activations(other):
+            pass

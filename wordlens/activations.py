@@ -44,6 +44,56 @@ class StaleCacheError(ValueError):
     """An activation file does not match what the caller expects."""
 
 
+class UnreadableActivationsError(ValueError):
+    """An activation file cannot be read (truncated by a killed job, or corrupt)."""
+
+
+def _unreadable(path: str | Path, err: BaseException) -> UnreadableActivationsError:
+    return UnreadableActivationsError(
+        f"activation file {path} is unreadable (truncated or corrupt?): remove it and rerun "
+        f"[{type(err).__name__}: {err}]"
+    )
+
+
+@contextlib.contextmanager
+def open_activations(path: str | Path, *, require_dataset: bool = True):
+    """Open an activation file for reading (``h5py.File(path, "r", locking=False)``).
+
+    A file HDF5 cannot open, or whose data cannot be read inside the ``with`` block
+    (the HDF5 library raises a plain ``OSError``), raises
+    :class:`UnreadableActivationsError` naming the file and saying to remove it,
+    instead of h5py's traceback.  A missing file is a ``FileNotFoundError``; with
+    ``require_dataset`` a file without an ``activations`` dataset is a ``ValueError``.
+
+    Example::
+
+        with open_activations(h5) as f:
+            block = f["activations"][rows, a:b]
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"activation file {path} does not exist")
+    try:
+        f = h5py.File(path, "r", locking=False)
+    except OSError as err:
+        if isinstance(err, (FileNotFoundError, PermissionError)):
+            raise
+        raise _unreadable(path, err) from err
+    with f:
+        try:
+            if require_dataset and "activations" not in f:
+                raise ValueError(f"{path} is not a wordlens activation file (no 'activations' dataset)")
+            yield f
+        except OSError as err:
+            # h5py reports unreadable chunks and metadata as plain OSError; other
+            # failures (a full disk elsewhere, a missing file) keep their type.
+            if type(err) is not OSError:
+                raise
+            raise _unreadable(path, err) from err
+
+
 def _describe(spec: ModelSpec) -> dict[str, Any]:
     # A hash of the tensors, not of the file: torch.save stamps every file differently.
     checkpoint_sha = checkpoint_sha256(spec.checkpoint) if spec.checkpoint else ""
@@ -311,11 +361,7 @@ def predictions_table(manifest: pd.DataFrame, logits: np.ndarray, class_ids: Seq
 
 def read_activation_attrs(path: str | Path) -> dict[str, Any]:
     """The attributes of an activation file."""
-    import h5py
-
-    with h5py.File(path, "r", locking=False) as f:
-        if "activations" not in f:
-            raise ValueError(f"{path} is not a wordlens activation file (no 'activations' dataset)")
+    with open_activations(path) as f:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in f.attrs.items()}
 
 
@@ -385,10 +431,8 @@ def correlate_layer(
     memory is O(w²) + O(w × block) whatever the layer size.  Constant rows are reported
     (logged and in ``constant``), not turned into NaN.
     """
-    import h5py
-
     rows = group_rows(manifest, group)
-    with h5py.File(h5_path, "r", locking=False) as f:
+    with open_activations(h5_path) as f:
         attrs = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in f.attrs.items()}
         if attrs.get("manifest_hash") != manifest_hash(manifest):
             raise StaleCacheError(
