@@ -4,13 +4,13 @@
 
 rule select_attacks:
     input:
-        tables=attack_concept_tables,
+        concept_tables=get_attack_concept_tables,
         predictions="results/predictions/{model}/{image_set}.parquet",
     output:
         attacks="results/adversarial/{model}/{image_set}/attacks.parquet",
     params:
-        class_file=lambda wildcards: class_file(wildcards.image_set),
-        image_set=lambda wildcards: IMAGE_SETS[wildcards.image_set],
+        class_file=get_class_file,
+        image_set=get_image_set_config,
         n_sources=ADVERSARIAL["n_sources"],
         n_targets=ADVERSARIAL["n_targets"],
         sources_per_job=ADVERSARIAL["sources_per_job"],
@@ -31,33 +31,26 @@ rule select_attacks:
         "../scripts/select_attacks.py"
 
 
-rule attack:
+rule attack_images:
     input:
         attacks="results/adversarial/{model}/{image_set}/attacks.parquet",
         manifest="results/manifests/{image_set}.parquet",
-        weights=model_files,
+        weights=get_model_files,
     output:
         images="results/adversarial/{model}/{image_set}/chunks/chunk{chunk}.pt",
         table="results/adversarial/{model}/{image_set}/chunks/chunk{chunk}.parquet",
     params:
-        model=lambda wildcards: model_config(wildcards.model),
-        image_set=lambda wildcards: IMAGE_SETS[wildcards.image_set],
-        class_file=lambda wildcards: class_file(wildcards.image_set),
-        epsilon=ADVERSARIAL["epsilon"],
-        step_size=ADVERSARIAL["step_size"],
-        iterations=ADVERSARIAL["iterations"],
-        decay=ADVERSARIAL["decay"],
-        norm=str(ADVERSARIAL["norm"]),
-        clip_min=ADVERSARIAL["clip_min"],
-        clip_max=ADVERSARIAL["clip_max"],
-        batch_size=ADVERSARIAL["batch_size"],
+        model=get_model_config,
+        image_set=get_image_set_config,
+        class_file=get_class_file,
+        attack=attack_settings(),
         device=config["device"],
     wildcard_constraints:
         image_set=_alternatives(IMAGE_SETS),
     log:
-        "logs/attack/{model}/{image_set}/chunk{chunk}.log",
+        "logs/attack_images/{model}/{image_set}/chunk{chunk}.log",
     benchmark:
-        "logs/benchmarks/attack/{model}/{image_set}/chunk{chunk}.tsv"
+        "logs/benchmarks/attack_images/{model}/{image_set}/chunk{chunk}.tsv"
     threads: 1
     resources:
         mem_mb=8000,
@@ -66,14 +59,16 @@ rule attack:
     conda:
         "../envs/torch.yaml"
     script:
-        "../scripts/attack.py"
+        "../scripts/attack_images.py"
 
 
 rule gather_attacks:
     input:
-        images=expand("results/adversarial/{{model}}/{{image_set}}/chunks/chunk{chunk}.pt", chunk=attack_chunks()),
-        tables=expand("results/adversarial/{{model}}/{{image_set}}/chunks/chunk{chunk}.parquet", chunk=attack_chunks()),
-        concept_table=lambda wildcards: attack_concept_tables(wildcards)[0],  # readable class names
+        chunk_images=expand("results/adversarial/{{model}}/{{image_set}}/chunks/chunk{chunk}.pt", chunk=attack_chunks()),
+        chunk_tables=expand(
+            "results/adversarial/{{model}}/{{image_set}}/chunks/chunk{chunk}.parquet", chunk=attack_chunks()
+        ),
+        concept_table=get_attack_concept_table,  # readable class names
     output:
         images="results/adversarial/{model}/{image_set}/images.pt",
         table="results/tables/adversarial_attacks/{model}/{image_set}.parquet",
@@ -103,10 +98,10 @@ rule gather_attacks:
         "../scripts/gather_attacks.py"
 
 
-rule adversarial_tests:
+rule select_adversarial:
     input:
-        unpack(concept_tables),
-        manifest=lambda wildcards: f"results/manifests/{adversarial_set(wildcards.model, wildcards.image_set)}.parquet",
+        unpack(get_concept_tables),
+        manifest=get_adversarial_manifest,
         predictions="results/predictions/{model}/{image_set}.parquet",
     output:
         tests="results/adversarial/{model}/{image_set}/{ds}/tests.parquet",
@@ -116,9 +111,9 @@ rule adversarial_tests:
     wildcard_constraints:
         image_set=_alternatives(IMAGE_SETS),
     log:
-        "logs/adversarial_tests/{model}/{image_set}/{ds}.log",
+        "logs/select_adversarial/{model}/{image_set}/{ds}.log",
     benchmark:
-        "logs/benchmarks/adversarial_tests/{model}/{image_set}/{ds}.tsv"
+        "logs/benchmarks/select_adversarial/{model}/{image_set}/{ds}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -126,26 +121,23 @@ rule adversarial_tests:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/adversarial_tests.py"
+        "../scripts/select_adversarial.py"
 
 
-rule adversarial_inputs:
+rule score_adversarial:
     input:
-        unpack(concept_tables),
+        unpack(get_concept_tables),
         tests="results/adversarial/{model}/{image_set}/{ds}/tests.parquet",
-        h5=lambda wildcards: (
-            f"results/activations/{wildcards.model}/{adversarial_set(wildcards.model, wildcards.image_set)}/"
-            f"{wildcards.layer}.h5"
-        ),
+        h5=get_adversarial_activations,
         reference_h5="results/activations/{model}/{image_set}/{layer}.h5",
     output:
-        inputs="results/adversarial/{model}/{image_set}/{ds}/{layer}/observed.npz",
+        observed="results/adversarial/{model}/{image_set}/{ds}/{layer}/observed.npz",
     wildcard_constraints:
         image_set=_alternatives(IMAGE_SETS),
     log:
-        "logs/adversarial_inputs/{model}/{image_set}/{ds}/{layer}.log",
+        "logs/score_adversarial/{model}/{image_set}/{ds}/{layer}.log",
     benchmark:
-        "logs/benchmarks/adversarial_inputs/{model}/{image_set}/{ds}/{layer}.tsv"
+        "logs/benchmarks/score_adversarial/{model}/{image_set}/{ds}/{layer}.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -153,25 +145,26 @@ rule adversarial_inputs:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/one_vs_two_inputs.py"
+        "../scripts/score_adversarial.py"
 
 
-rule adversarial_null:
+rule permute_adversarial:
     input:
-        inputs="results/adversarial/{model}/{image_set}/{ds}/{layer}/observed.npz",
+        observed="results/adversarial/{model}/{image_set}/{ds}/{layer}/observed.npz",
     output:
         null="results/adversarial/{model}/{image_set}/{ds}/{layer}/null/chunk{chunk}.npz",
     params:
-        perms=chunk_range,
+        start=get_chunk_start,
+        stop=get_chunk_stop,
         seed=STATS["seed"],
         dtype=STATS["dtype"],
         device=config["device"],
     wildcard_constraints:
         image_set=_alternatives(IMAGE_SETS),
     log:
-        "logs/adversarial_null/{model}/{image_set}/{ds}/{layer}/chunk{chunk}.log",
+        "logs/permute_adversarial/{model}/{image_set}/{ds}/{layer}/chunk{chunk}.log",
     benchmark:
-        "logs/benchmarks/adversarial_null/{model}/{image_set}/{ds}/{layer}/chunk{chunk}.tsv"
+        "logs/benchmarks/permute_adversarial/{model}/{image_set}/{ds}/{layer}/chunk{chunk}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -179,26 +172,26 @@ rule adversarial_null:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/one_vs_two_null.py"
+        "../scripts/permute_adversarial.py"
 
 
 rule gather_adversarial:
     input:
-        unpack(gather_adversarial_input),
+        unpack(get_adversarial_results),
     output:
         table="results/tables/adversarial/{model}/{image_set}/{ds}.parquet",
     params:
-        layers=lambda wildcards: model_layers(wildcards.model),
-        blocks=lambda wildcards: layer_blocks(wildcards.model),
+        layers=get_layers,
+        blocks=get_blocks,
         n_permutations=STATS["n_permutations"],
         alpha=STATS["alpha"],
-        group="all",
     wildcard_constraints:
         image_set=_alternatives(IMAGE_SETS),
     log:
         "logs/gather_adversarial/{model}/{image_set}/{ds}.log",
     benchmark:
         "logs/benchmarks/gather_adversarial/{model}/{image_set}/{ds}.tsv"
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -206,18 +199,19 @@ rule gather_adversarial:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/gather_one_vs_two.py"
+        "../scripts/gather_adversarial.py"
 
 
-rule table_adversarial:
+rule concat_adversarial:
     input:
         tables=adversarial_tables(),
     output:
         table="results/tables/adversarial.parquet",
     log:
-        "logs/table_adversarial.log",
+        "logs/concat_adversarial.log",
     benchmark:
-        "logs/benchmarks/table_adversarial.tsv"
+        "logs/benchmarks/concat_adversarial.tsv"
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -225,18 +219,19 @@ rule table_adversarial:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/concat_tables.py"
+        "../scripts/concat_adversarial.py"
 
 
-rule table_adversarial_attacks:
+rule concat_attacks:
     input:
         tables=attack_tables(),
     output:
         table="results/tables/adversarial_attacks.parquet",
     log:
-        "logs/table_adversarial_attacks.log",
+        "logs/concat_attacks.log",
     benchmark:
-        "logs/benchmarks/table_adversarial_attacks.tsv"
+        "logs/benchmarks/concat_attacks.tsv"
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -244,4 +239,4 @@ rule table_adversarial_attacks:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/concat_tables.py"
+        "../scripts/concat_attacks.py"

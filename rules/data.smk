@@ -22,23 +22,23 @@ rule fetch_fashion_mnist:
         "../scripts/fetch_fashion_mnist.py"
 
 
-rule concept_table:
+rule match_concepts:
     input:
-        files=image_set_files,
-        vectors=ds_model_files,
+        files=get_image_set_files,
+        vectors=get_ds_model_files,
     output:
         table="results/concepts/{image_set}/{ds}.parquet",
         summary="results/concepts/{image_set}/{ds}.summary.parquet",
     params:
-        image_set=lambda wildcards: IMAGE_SETS[wildcards.image_set],
+        image_set=get_image_set_config,
         ds=lambda wildcards: DS_MODELS[wildcards.ds],
-        class_file=lambda wildcards: class_file(wildcards.image_set),
+        class_file=get_class_file,
         cache_dir="results/ds_cache",
         device=config["device"],
     log:
-        "logs/concept_table/{image_set}/{ds}.log",
+        "logs/match_concepts/{image_set}/{ds}.log",
     benchmark:
-        "logs/benchmarks/concept_table/{image_set}/{ds}.tsv"
+        "logs/benchmarks/match_concepts/{image_set}/{ds}.tsv"
     threads: 1
     resources:
         mem_mb=8000,
@@ -46,17 +46,18 @@ rule concept_table:
     conda:
         "../envs/words.yaml"
     script:
-        "../scripts/concept_table.py"
+        "../scripts/match_concepts.py"
 
 
 rule sample_images:
     input:
-        files=image_set_files,
+        files=get_image_set_files,
     output:
         manifest="results/manifests/{image_set}.parquet",
     params:
-        image_set=lambda wildcards: IMAGE_SETS[wildcards.image_set],
-        class_file=lambda wildcards: class_file(wildcards.image_set),
+        image_set=get_image_set_config,
+        listing=get_image_set_listing,
+        class_file=get_class_file,
         images_per_concept=config["sampling"]["images_per_concept"],
         seed=config["sampling"]["seed"],
         on_error=config["sampling"]["on_error"],
@@ -76,7 +77,7 @@ rule sample_images:
         "../scripts/sample_images.py"
 
 
-rule table_concepts:
+rule concat_concepts:
     input:
         summaries=concept_summaries(),
     output:
@@ -84,9 +85,10 @@ rule table_concepts:
     params:
         image_sets=[Path(p).parent.name for p in concept_summaries()],
     log:
-        "logs/table_concepts.log",
+        "logs/concat_concepts.log",
     benchmark:
-        "logs/benchmarks/table_concepts.tsv"
+        "logs/benchmarks/concat_concepts.tsv"
+    localrule: True
     threads: 1
     resources:
         mem_mb=1000,
@@ -94,4 +96,4 @@ rule table_concepts:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/table_concepts.py"
+        "../scripts/concat_concepts.py"

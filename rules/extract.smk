@@ -1,23 +1,23 @@
 # Image side: model predictions and one HDF5 activation file per (model, image set, layer).
 
 
-rule predict:
+rule predict_classes:
     input:
         manifest="results/manifests/{image_set}.parquet",
-        weights=model_files,
+        weights=get_model_files,
     output:
         predictions="results/predictions/{model}/{image_set}.parquet",
     params:
-        model=lambda wildcards: model_config(wildcards.model),
-        image_set=lambda wildcards: IMAGE_SETS[wildcards.image_set],
-        class_file=lambda wildcards: class_file(wildcards.image_set),
+        model=get_model_config,
+        image_set=get_image_set_config,
+        class_file=get_class_file,
         batch_size=config["extraction"]["batch_size"],
         num_workers=config["extraction"]["num_workers"],
         device=config["device"],
     log:
-        "logs/predict/{model}/{image_set}.log",
+        "logs/predict_classes/{model}/{image_set}.log",
     benchmark:
-        "logs/benchmarks/predict/{model}/{image_set}.tsv"
+        "logs/benchmarks/predict_classes/{model}/{image_set}.tsv"
     threads: 1
     resources:
         mem_mb=8000,
@@ -26,19 +26,19 @@ rule predict:
     conda:
         "../envs/torch.yaml"
     script:
-        "../scripts/predict.py"
+        "../scripts/predict_classes.py"
 
 
 rule extract_activations:
     input:
         manifest="results/manifests/{image_set}.parquet",
-        images=tensor_files,
-        weights=model_files,
+        images=get_tensor_files,
+        weights=get_model_files,
     output:
         h5="results/activations/{model}/{image_set}/{layer}.h5",
     params:
-        model=lambda wildcards: model_config(wildcards.model),
-        image_set=lambda wildcards: image_set_config(wildcards.image_set),
+        model=get_model_config,
+        image_set=get_image_set_config,
         batch_size=config["extraction"]["batch_size"],
         storage_dtype=config["extraction"]["storage_dtype"],
         compression=config["extraction"]["compression"],

@@ -2,13 +2,9 @@
 # tables of the HTML report (`snakemake --report report.html`).
 
 
-rule figure_two_vs_two:
+rule plot_two_vs_two:
     input:
-        tables=lambda wildcards: [
-            f"results/tables/two_vs_two/{wildcards.model}/{s}/{d}.parquet"
-            for s in MODELS[wildcards.model]["image_sets"]
-            for d in DS_MODELS
-        ],
+        tables=get_model_two_vs_two_tables,
     output:
         pdf="results/figures/two_vs_two/{model}.pdf",
         png=report(
@@ -18,11 +14,12 @@ rule figure_two_vs_two:
             subcategory="{model}",
         ),
     params:
-        about=lambda wildcards: describe_run(wildcards.model),
+        about=get_describe_model,
     log:
-        "logs/figure_two_vs_two/{model}.log",
+        "logs/plot_two_vs_two/{model}.log",
     benchmark:
-        "logs/benchmarks/figure_two_vs_two/{model}.tsv"
+        "logs/benchmarks/plot_two_vs_two/{model}.tsv"
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -30,10 +27,10 @@ rule figure_two_vs_two:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/figure_two_vs_two.py"
+        "../scripts/plot_two_vs_two.py"
 
 
-rule figure_architecture:
+rule plot_architecture:
     input:
         table="results/tables/two_vs_two/{model}/{image_set}/{ds}.parquet",
     output:
@@ -47,12 +44,12 @@ rule figure_architecture:
         pdf="results/figures/architecture/{model}/{image_set}/{ds}.pdf",
         png="results/figures/architecture/{model}/{image_set}/{ds}.png",
     params:
-        model=lambda wildcards: model_config(wildcards.model),
-        about=lambda wildcards: describe_run(wildcards.model),
+        model=get_model_config,
+        about=get_describe_model,
     log:
-        "logs/figure_architecture/{model}/{image_set}/{ds}.log",
+        "logs/plot_architecture/{model}/{image_set}/{ds}.log",
     benchmark:
-        "logs/benchmarks/figure_architecture/{model}/{image_set}/{ds}.tsv"
+        "logs/benchmarks/plot_architecture/{model}/{image_set}/{ds}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -60,15 +57,12 @@ rule figure_architecture:
     conda:
         "../envs/torch.yaml"
     script:
-        "../scripts/figure_architecture.py"
+        "../scripts/plot_architecture.py"
 
 
-rule figure_concepts:
+rule plot_concepts:
     input:
-        per_concept=lambda wildcards: (
-            f"results/two_vs_two/{wildcards.model}/{wildcards.image_set}/{wildcards.ds}/"
-            f"{concept_layer(wildcards.model)}/concepts.parquet"
-        ),
+        per_concept=get_concept_layer_accuracy,
         concept_table="results/concepts/{image_set}/{ds}.parquet",
     output:
         pdf="results/figures/concepts/{model}/{image_set}/{ds}.pdf",
@@ -80,12 +74,13 @@ rule figure_concepts:
             labels={"model": "{model}", "image set": "{image_set}", "DS model": "{ds}"},
         ),
     params:
-        layer=lambda wildcards: concept_layer(wildcards.model),
-        about=lambda wildcards: describe_run(wildcards.model),
+        layer=get_concept_layer,
+        about=get_describe_model,
     log:
-        "logs/figure_concepts/{model}/{image_set}/{ds}.log",
+        "logs/plot_concepts/{model}/{image_set}/{ds}.log",
     benchmark:
-        "logs/benchmarks/figure_concepts/{model}/{image_set}/{ds}.tsv"
+        "logs/benchmarks/plot_concepts/{model}/{image_set}/{ds}.tsv"
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -93,16 +88,12 @@ rule figure_concepts:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/figure_concepts.py"
+        "../scripts/plot_concepts.py"
 
 
-rule figure_misclassified:
+rule plot_misclassified:
     input:
-        tables=lambda wildcards: [
-            f"results/tables/misclassified/{wildcards.model}/{s}/{d}.parquet"
-            for s in MODELS[wildcards.model]["image_sets"]
-            for d in DS_MODELS
-        ],
+        tables=get_model_misclassified_tables,
     output:
         pdf="results/figures/misclassified/{model}.pdf",
         png=report(
@@ -112,11 +103,12 @@ rule figure_misclassified:
             subcategory="{model}",
         ),
     params:
-        about=lambda wildcards: describe_run(wildcards.model),
+        about=get_describe_model,
     log:
-        "logs/figure_misclassified/{model}.log",
+        "logs/plot_misclassified/{model}.log",
     benchmark:
-        "logs/benchmarks/figure_misclassified/{model}.tsv"
+        "logs/benchmarks/plot_misclassified/{model}.tsv"
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -124,10 +116,10 @@ rule figure_misclassified:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/figure_one_vs_two.py"
+        "../scripts/plot_misclassified.py"
 
 
-rule figure_mistake_cosines:
+rule plot_mistake_cosines:
     input:
         table="results/tables/mistakes.parquet",
     output:
@@ -137,9 +129,10 @@ rule figure_mistake_cosines:
     params:
         about=describe_run(),
     log:
-        "logs/figure_mistake_cosines.log",
+        "logs/plot_mistake_cosines.log",
     benchmark:
-        "logs/benchmarks/figure_mistake_cosines.tsv"
+        "logs/benchmarks/plot_mistake_cosines.tsv"
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -147,12 +140,12 @@ rule figure_mistake_cosines:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/figure_mistake_cosines.py"
+        "../scripts/plot_mistake_cosines.py"
 
 
-rule figure_adversarial:
+rule plot_adversarial:
     input:
-        tables="results/tables/adversarial/{model}/{image_set}/{ds}.parquet",
+        table="results/tables/adversarial/{model}/{image_set}/{ds}.parquet",
     output:
         pdf="results/figures/adversarial/{model}/{image_set}/{ds}.pdf",
         png=report(
@@ -163,13 +156,14 @@ rule figure_adversarial:
             labels={"model": "{model}", "image set": "{image_set}", "DS model": "{ds}"},
         ),
     params:
-        about=lambda wildcards: describe_run(wildcards.model),
+        about=get_describe_model,
     wildcard_constraints:
         image_set=_alternatives(IMAGE_SETS),
     log:
-        "logs/figure_adversarial/{model}/{image_set}/{ds}.log",
+        "logs/plot_adversarial/{model}/{image_set}/{ds}.log",
     benchmark:
-        "logs/benchmarks/figure_adversarial/{model}/{image_set}/{ds}.tsv"
+        "logs/benchmarks/plot_adversarial/{model}/{image_set}/{ds}.tsv"
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -177,10 +171,10 @@ rule figure_adversarial:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/figure_one_vs_two.py"
+        "../scripts/plot_adversarial.py"
 
 
-rule figure_training:
+rule plot_training:
     input:
         table="results/tables/training.parquet",
     output:
@@ -190,9 +184,10 @@ rule figure_training:
     params:
         about=describe_run(),
     log:
-        "logs/figure_training.log",
+        "logs/plot_training.log",
     benchmark:
-        "logs/benchmarks/figure_training.tsv"
+        "logs/benchmarks/plot_training.tsv"
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -200,12 +195,12 @@ rule figure_training:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/figure_training.py"
+        "../scripts/plot_training.py"
 
 
-rule report_tables:
+rule write_report_tables:
     input:
-        unpack(report_table_inputs),
+        unpack(get_report_table_sources),
     output:
         **{
             name: report(path, caption=f"../report/table_{name}.rst", category="Tables", subcategory=name)
@@ -214,9 +209,10 @@ rule report_tables:
     params:
         about=describe_run(),
     log:
-        "logs/report_tables.log",
+        "logs/write_report_tables.log",
     benchmark:
-        "logs/benchmarks/report_tables.tsv"
+        "logs/benchmarks/write_report_tables.tsv"
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -224,4 +220,4 @@ rule report_tables:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/report_tables.py"
+        "../scripts/write_report_tables.py"

@@ -3,7 +3,7 @@
 
 rule select_mistakes:
     input:
-        unpack(concept_tables),
+        unpack(get_concept_tables),
         manifest="results/manifests/{image_set}.parquet",
         predictions="results/predictions/{model}/{image_set}.parquet",
     output:
@@ -11,8 +11,8 @@ rule select_mistakes:
     params:
         n_reference=config["misclassified"]["n_reference"],
         seed=config["misclassified"]["seed"],
-        class_file=lambda wildcards: class_file(wildcards.image_set),
-        image_set=lambda wildcards: IMAGE_SETS[wildcards.image_set],
+        class_file=get_class_file,
+        image_set=get_image_set_config,
     log:
         "logs/select_mistakes/{model}/{image_set}/{ds}.log",
     benchmark:
@@ -27,17 +27,17 @@ rule select_mistakes:
         "../scripts/select_mistakes.py"
 
 
-rule one_vs_two_inputs:
+rule score_misclassified:
     input:
-        unpack(concept_tables),
+        unpack(get_concept_tables),
         mistakes="results/misclassified/{model}/{image_set}/{ds}/mistakes.parquet",
         h5="results/activations/{model}/{image_set}/{layer}.h5",
     output:
-        inputs="results/misclassified/{model}/{image_set}/{ds}/{layer}/observed.npz",
+        observed="results/misclassified/{model}/{image_set}/{ds}/{layer}/observed.npz",
     log:
-        "logs/one_vs_two_inputs/{model}/{image_set}/{ds}/{layer}.log",
+        "logs/score_misclassified/{model}/{image_set}/{ds}/{layer}.log",
     benchmark:
-        "logs/benchmarks/one_vs_two_inputs/{model}/{image_set}/{ds}/{layer}.tsv"
+        "logs/benchmarks/score_misclassified/{model}/{image_set}/{ds}/{layer}.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -45,23 +45,24 @@ rule one_vs_two_inputs:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/one_vs_two_inputs.py"
+        "../scripts/score_misclassified.py"
 
 
-rule one_vs_two_null:
+rule permute_misclassified:
     input:
-        inputs="results/misclassified/{model}/{image_set}/{ds}/{layer}/observed.npz",
+        observed="results/misclassified/{model}/{image_set}/{ds}/{layer}/observed.npz",
     output:
         null="results/misclassified/{model}/{image_set}/{ds}/{layer}/null/chunk{chunk}.npz",
     params:
-        perms=chunk_range,
+        start=get_chunk_start,
+        stop=get_chunk_stop,
         seed=STATS["seed"],
         dtype=STATS["dtype"],
         device=config["device"],
     log:
-        "logs/one_vs_two_null/{model}/{image_set}/{ds}/{layer}/chunk{chunk}.log",
+        "logs/permute_misclassified/{model}/{image_set}/{ds}/{layer}/chunk{chunk}.log",
     benchmark:
-        "logs/benchmarks/one_vs_two_null/{model}/{image_set}/{ds}/{layer}/chunk{chunk}.tsv"
+        "logs/benchmarks/permute_misclassified/{model}/{image_set}/{ds}/{layer}/chunk{chunk}.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -69,23 +70,24 @@ rule one_vs_two_null:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/one_vs_two_null.py"
+        "../scripts/permute_misclassified.py"
 
 
-rule gather_one_vs_two:
+rule gather_misclassified:
     input:
-        unpack(gather_one_vs_two_input),
+        unpack(get_misclassified_results),
     output:
         table="results/tables/misclassified/{model}/{image_set}/{ds}.parquet",
     params:
-        layers=lambda wildcards: model_layers(wildcards.model),
-        blocks=lambda wildcards: layer_blocks(wildcards.model),
+        layers=get_layers,
+        blocks=get_blocks,
         n_permutations=STATS["n_permutations"],
         alpha=STATS["alpha"],
     log:
-        "logs/gather_one_vs_two/{model}/{image_set}/{ds}.log",
+        "logs/gather_misclassified/{model}/{image_set}/{ds}.log",
     benchmark:
-        "logs/benchmarks/gather_one_vs_two/{model}/{image_set}/{ds}.tsv"
+        "logs/benchmarks/gather_misclassified/{model}/{image_set}/{ds}.tsv"
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -93,18 +95,19 @@ rule gather_one_vs_two:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/gather_one_vs_two.py"
+        "../scripts/gather_misclassified.py"
 
 
-rule table_misclassified:
+rule concat_misclassified:
     input:
         tables=misclassified_tables(),
     output:
         table="results/tables/misclassified.parquet",
     log:
-        "logs/table_misclassified.log",
+        "logs/concat_misclassified.log",
     benchmark:
-        "logs/benchmarks/table_misclassified.tsv"
+        "logs/benchmarks/concat_misclassified.tsv"
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -112,24 +115,25 @@ rule table_misclassified:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/concat_tables.py"
+        "../scripts/concat_misclassified.py"
 
 
-rule table_mistakes:
+rule concat_mistakes:
     input:
         tables=mistake_tables(),
     output:
         table="results/tables/mistakes.parquet",
     params:
-        label_columns={
-            "model": [m for m, s, d in analyses() if MODELS[m].get("misclassified")],
-            "image_set": [s for m, s, d in analyses() if MODELS[m].get("misclassified")],
-            "ds_model": [d for m, s, d in analyses() if MODELS[m].get("misclassified")],
+        labels={
+            "model": [m for m, s, d in misclassified_analyses()],
+            "image_set": [s for m, s, d in misclassified_analyses()],
+            "ds_model": [d for m, s, d in misclassified_analyses()],
         },
     log:
-        "logs/table_mistakes.log",
+        "logs/concat_mistakes.log",
     benchmark:
-        "logs/benchmarks/table_mistakes.tsv"
+        "logs/benchmarks/concat_mistakes.tsv"
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -137,4 +141,4 @@ rule table_mistakes:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/concat_tables.py"
+        "../scripts/concat_mistakes.py"

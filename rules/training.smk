@@ -7,8 +7,8 @@ for run_name in RUNS:
         name:
             f"train_model_{run_name}"
         input:
-            train_files=image_set_files_of(RUNS[run_name]["train_set"]),
-            test_files=image_set_files_of(RUNS[run_name]["test_set"]),
+            train_files=fashion_mnist_files(RUNS[run_name]["train_set"]),
+            test_files=fashion_mnist_files(RUNS[run_name]["test_set"]),
         output:
             checkpoints=[checkpoint_path(run_name, e) for e in run_epochs(run_name)],
             metadata=[f"{checkpoint_path(run_name, e)}.json" for e in run_epochs(run_name)],
@@ -19,6 +19,7 @@ for run_name in RUNS:
             train_set=[RUNS[run_name]["train_set"], IMAGE_SETS[RUNS[run_name]["train_set"]]],
             test_set=[RUNS[run_name]["test_set"], IMAGE_SETS[RUNS[run_name]["test_set"]]],
             checkpoint_dir=lambda wildcards, output: str(Path(output.checkpoints[0]).parent),
+            listing=[image_set_listing(RUNS[run_name][k]) for k in ("train_set", "test_set")],
             device=config["device"],
         log:
             f"logs/train_model/{run_name}.log",
@@ -35,29 +36,20 @@ for run_name in RUNS:
             "../scripts/train_model.py"
 
 
-rule training_table:
+rule gather_training:
     input:
         log="results/training/{run}/log.parquet",
-        tables=lambda wildcards: [
-            f"results/tables/two_vs_two/{checkpoint_model_id(wildcards.run, e)}/{s}/{d}.parquet"
-            for e in run_epochs(wildcards.run)
-            for s in training_image_sets(wildcards.run)
-            for d in training_ds_models()
-        ],
+        tables=get_checkpoint_tables,
     output:
         table="results/tables/training/{run}.parquet",
     params:
-        epochs=lambda wildcards: [
-            e
-            for e in run_epochs(wildcards.run)
-            for s in training_image_sets(wildcards.run)
-            for d in training_ds_models()
-        ],
+        epochs=get_checkpoint_epochs,
         permuted=lambda wildcards: RUNS[wildcards.run]["permute_labels"],
     log:
-        "logs/training_table/{run}.log",
+        "logs/gather_training/{run}.log",
     benchmark:
-        "logs/benchmarks/training_table/{run}.tsv"
+        "logs/benchmarks/gather_training/{run}.tsv"
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -65,18 +57,19 @@ rule training_table:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/training_table.py"
+        "../scripts/gather_training.py"
 
 
-rule table_training:
+rule concat_training:
     input:
         tables=training_tables(),
     output:
         table="results/tables/training.parquet",
     log:
-        "logs/table_training.log",
+        "logs/concat_training.log",
     benchmark:
-        "logs/benchmarks/table_training.tsv"
+        "logs/benchmarks/concat_training.tsv"
+    localrule: True
     threads: 1
     resources:
         mem_mb=2000,
@@ -84,4 +77,4 @@ rule table_training:
     conda:
         "../envs/stats.yaml"
     script:
-        "../scripts/concat_tables.py"
+        "../scripts/concat_training.py"

@@ -1,9 +1,11 @@
-"""Snakemake adapter: concept correlation matrices of one layer, one per image group."""
+"""Rule correlate_layer: concept correlation matrices of one layer, one per image group (wordlens.stages.correlate.correlate_layer)."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")
-from wordlens.pipeline import correlation_stage, snakemake_setup  # noqa: E402
+from wordlens.stages import correlate, setup  # noqa: E402
 
-snakemake_setup(snakemake)
-correlation_stage(snakemake.input.h5, snakemake.input.manifest, list(snakemake.output.corr),
-                  device=snakemake.params.device)
+setup(snakemake)
+i, o, p = snakemake.input, snakemake.output, snakemake.params
+correlate.correlate_layer(
+    h5=i.h5, manifest=i.manifest, corr=list(o.corr), device=p.device,
+)

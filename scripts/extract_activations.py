@@ -1,12 +1,13 @@
-"""Snakemake adapter: one layer's activations (HDF5)."""
+"""Rule extract_activations: one layer's activations (HDF5) (wordlens.stages.extract.extract_activations)."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")
-from wordlens.pipeline import activations_stage, snakemake_setup  # noqa: E402
+from wordlens.stages import extract, setup  # noqa: E402
 
-snakemake_setup(snakemake)
-p = snakemake.params
-activations_stage(snakemake.wildcards.model, p.model, snakemake.wildcards.image_set, p.image_set,
-                  snakemake.input.manifest, snakemake.wildcards.layer, snakemake.output.h5, batch_size=p.batch_size,
-                  device=p.device, storage_dtype=p.storage_dtype, compression=p.compression,
-                  num_workers=p.num_workers)
+setup(snakemake)
+i, o, p, w = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
+extract.extract_activations(
+    model_name=w.model, model=p.model, image_set_name=w.image_set, image_set=p.image_set,
+    manifest=i.manifest, layer=w.layer, h5=o.h5, batch_size=p.batch_size, device=p.device,
+    storage_dtype=p.storage_dtype, compression=p.compression, num_workers=p.num_workers,
+)

@@ -1,8 +1,11 @@
-"""Snakemake adapter: obtain Fashion-MNIST."""
+"""Rule fetch_fashion_mnist: obtain Fashion-MNIST (wordlens.stages.data.fetch_fashion_mnist)."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")
-from wordlens.pipeline import fetch_stage, snakemake_setup  # noqa: E402
+from wordlens.stages import data, setup  # noqa: E402
 
-snakemake_setup(snakemake)
-fetch_stage(snakemake.params.root)
+setup(snakemake)
+p = snakemake.params
+data.fetch_fashion_mnist(
+    root=p.root,
+)

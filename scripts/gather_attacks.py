@@ -1,11 +1,13 @@
-"""Snakemake adapter: all attacks of a model and image set; the adversarial image set."""
+"""Rule gather_attacks: all attacks of a model and image set; the adversarial image set (wordlens.stages.adversarial.gather_attacks)."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")
-from wordlens.pipeline import gather_attacks_stage, snakemake_setup  # noqa: E402
+from wordlens.stages import adversarial, setup  # noqa: E402
 
-snakemake_setup(snakemake)
-out = snakemake.output
-gather_attacks_stage(list(snakemake.input.images), list(snakemake.input.tables), snakemake.params.adv_set, out.images,
-                     out.table, out.manifest, out.grid, snakemake.wildcards.model, snakemake.wildcards.image_set,
-                     grid_sources=snakemake.params.grid_sources, concept_table=snakemake.input.concept_table)
+setup(snakemake)
+i, o, p, w = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
+adversarial.gather_attacks(
+    chunk_images=list(i.chunk_images), chunk_tables=list(i.chunk_tables),
+    concept_table=i.concept_table, images=o.images, table=o.table, manifest=o.manifest, grid=o.grid,
+    adv_set=p.adv_set, model=w.model, image_set=w.image_set, grid_sources=p.grid_sources,
+)

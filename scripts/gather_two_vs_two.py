@@ -1,12 +1,13 @@
-"""Snakemake adapter: p-values and BHY across layers (tidy 2 vs. 2 table)."""
+"""Rule gather_two_vs_two: p-values and BHY across layers (tidy 2 vs. 2 table) (wordlens.stages.two_vs_two.gather_two_vs_two)."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")
-from wordlens.pipeline import snakemake_setup, two_vs_two_gather_stage  # noqa: E402
+from wordlens.stages import two_vs_two, setup  # noqa: E402
 
-snakemake_setup(snakemake)
-layers = snakemake.params.layers
-nulls = {layer: [p for p in snakemake.input.nulls if f"/{layer}/null/" in p] for layer in layers}
-two_vs_two_gather_stage(layers, dict(zip(layers, snakemake.params.blocks)), list(snakemake.input.observed), nulls,
-                        snakemake.output.table, snakemake.wildcards.model, snakemake.wildcards.ds,
-                        snakemake.wildcards.image_set, snakemake.params.n_permutations, snakemake.params.alpha)
+setup(snakemake)
+i, o, p, w = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
+two_vs_two.gather_two_vs_two(
+    layers=p.layers, blocks=p.blocks, observed=list(i.observed), nulls=list(i.nulls),
+    table=o.table, model=w.model, ds_model=w.ds, image_set=w.image_set, n_permutations=p.n_permutations,
+    alpha=p.alpha,
+)

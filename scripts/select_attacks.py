@@ -1,10 +1,13 @@
-"""Snakemake adapter: source images and targets of the targeted attacks."""
+"""Rule select_attacks: source images and targets of the targeted attacks (wordlens.stages.adversarial.select_attacks)."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")
-from wordlens.pipeline import class_ids_for, select_attacks_stage, snakemake_setup  # noqa: E402
+from wordlens.stages import adversarial, setup  # noqa: E402
 
-snakemake_setup(snakemake)
-p = snakemake.params
-select_attacks_stage(snakemake.input.predictions, list(snakemake.input.tables), snakemake.output.attacks,
-                     class_ids_for(p.image_set, p.class_file), p.n_sources, p.n_targets, p.sources_per_job, p.seed)
+setup(snakemake)
+i, o, p, w = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
+adversarial.select_attacks(
+    predictions=i.predictions, concept_tables=list(i.concept_tables), attacks=o.attacks,
+    image_set_name=w.image_set, image_set=p.image_set, class_file=p.class_file, n_sources=p.n_sources,
+    n_targets=p.n_targets, sources_per_job=p.sources_per_job, seed=p.seed,
+)

@@ -1,10 +1,12 @@
-"""Snakemake adapter: train one run, writing its checkpoints and log."""
+"""Rule train_model: train one run, writing its checkpoints and log (rules train_model_<run>) (wordlens.stages.training.train_model)."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")
-from wordlens.pipeline import snakemake_setup, train_stage  # noqa: E402
+from wordlens.stages import training, setup  # noqa: E402
 
-snakemake_setup(snakemake)
-p = snakemake.params
-train_stage(p.run, p.run_cfg, tuple(p.train_set), tuple(p.test_set), p.checkpoint_dir, snakemake.output.log,
-            device=p.device)
+setup(snakemake)
+o, p = snakemake.output, snakemake.params
+training.train_model(
+    run=p.run, run_cfg=p.run_cfg, train_set=p.train_set, test_set=p.test_set,
+    checkpoint_dir=p.checkpoint_dir, log=o.log, device=p.device,
+)

@@ -39,7 +39,7 @@ def test_tiny_workflow_runs_every_job_as_a_completed_slurm_job(tmp_path):
                     "slurm-keep-successful-logs": True})
     profile["default-resources"] = {"slurm_partition": "debug", "slurm_account": "root", "runtime": 10,
                                     "mem_mb": 800}
-    profile["set-resources"] = {rule: {"gpu": 0, "mem_mb": 800} for rule in ("extract_activations", "predict")}
+    profile["set-resources"] = {rule: {"gpu": 0, "mem_mb": 800} for rule in ("extract_activations", "predict_classes")}
     profile.pop("set-threads", None)
     (tmp_path / "profile").mkdir()
     (tmp_path / "profile" / "config.yaml").write_text(yaml.safe_dump(profile))
@@ -53,7 +53,7 @@ def test_tiny_workflow_runs_every_job_as_a_completed_slurm_job(tmp_path):
     logs = list((wd / ".snakemake" / "slurm_logs").rglob("*.log"))
     job_ids = sorted({int(p.stem) for p in logs if p.stem.isdigit()})
     remote_jobs = int(re.search(r"(\d+) of \d+ steps \(100%\) done", proc.stdout + proc.stderr).group(1))
-    local = {"gather_two_vs_two", "table_two_vs_two", "table_concepts", "two_vs_two"}
+    local = {"gather_two_vs_two", "concat_two_vs_two", "concat_concepts", "two_vs_two"}
     n_local = sum((proc.stdout + proc.stderr).count(f"localrule {r}:") for r in local)
     assert len(job_ids) == remote_jobs - n_local > 10
     sacct = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", ",".join(map(str, job_ids))],

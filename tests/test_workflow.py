@@ -246,9 +246,9 @@ def test_adding_a_layer_reruns_only_that_layer(tiny_run):
                    lambda c: c["models"]["r18"]["layers"].insert(2, "layer2.0.relu"))
     proc = snakemake(tiny_run, "-n", "--configfile", str(cfg))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert job_counts(proc.stdout) == {"extract_activations": 1, "correlate_layer": 1, "two_vs_two_observed": 1,
-                                       "two_vs_two_null": 2, "gather_two_vs_two": 1, "table_two_vs_two": 1,
-                                       "figure_two_vs_two": 1, "figure_architecture": 1, "report_tables": 1,
+    assert job_counts(proc.stdout) == {"extract_activations": 1, "correlate_layer": 1, "score_two_vs_two": 1,
+                                       "permute_two_vs_two": 2, "gather_two_vs_two": 1, "concat_two_vs_two": 1,
+                                       "plot_two_vs_two": 1, "plot_architecture": 1, "write_report_tables": 1,
                                        "all": 1}
     assert "layer2.0.relu" in proc.stdout
 
@@ -259,10 +259,10 @@ def test_adding_a_model_reruns_only_that_model(tiny_run):
 
     proc = snakemake(tiny_run, "-n", "--configfile", str(override(tiny_run, "more_models.yaml", add)))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert job_counts(proc.stdout) == {"extract_activations": 4, "correlate_layer": 4, "two_vs_two_observed": 4,
-                                       "two_vs_two_null": 8, "gather_two_vs_two": 1, "table_two_vs_two": 1,
-                                       "figure_two_vs_two": 1, "figure_architecture": 1, "figure_concepts": 1,
-                                       "report_tables": 1, "all": 1}
+    assert job_counts(proc.stdout) == {"extract_activations": 4, "correlate_layer": 4, "score_two_vs_two": 4,
+                                       "permute_two_vs_two": 8, "gather_two_vs_two": 1, "concat_two_vs_two": 1,
+                                       "plot_two_vs_two": 1, "plot_architecture": 1, "plot_concepts": 1,
+                                       "write_report_tables": 1, "all": 1}
     assert "r18b" in proc.stdout and "results/activations/r18/" not in proc.stdout
 
 
@@ -272,11 +272,11 @@ def test_raising_permutations_adds_only_new_chunks(tiny_run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = job_counts(proc.stdout)
     # 20 (model, image set, layer) combinations get chunk 2; 4 layers' 1 vs. 2 nulls too; then the gathers.
-    assert counts == {"two_vs_two_null": 20, "one_vs_two_null": 4, "adversarial_null": 4, "gather_two_vs_two": 5,
-                      "gather_one_vs_two": 1, "gather_adversarial": 1, "table_two_vs_two": 1,
-                      "table_misclassified": 1, "table_adversarial": 1, "training_table": 1, "table_training": 1,
-                      "figure_two_vs_two": 2, "figure_architecture": 2, "figure_misclassified": 1,
-                      "figure_adversarial": 1, "figure_training": 1, "report_tables": 1, "all": 1}
+    assert counts == {"permute_two_vs_two": 20, "permute_misclassified": 4, "permute_adversarial": 4, "gather_two_vs_two": 5,
+                      "gather_misclassified": 1, "gather_adversarial": 1, "concat_two_vs_two": 1,
+                      "concat_misclassified": 1, "concat_adversarial": 1, "gather_training": 1, "concat_training": 1,
+                      "plot_two_vs_two": 2, "plot_architecture": 2, "plot_misclassified": 1,
+                      "plot_adversarial": 1, "plot_training": 1, "write_report_tables": 1, "all": 1}
     outputs = re.findall(r"output: (\S+/null/chunk\d+\.npz)", proc.stdout)
     assert len(outputs) == 28 and all(o.endswith("chunk2.npz") for o in outputs)  # no old chunk reruns
 
@@ -289,9 +289,9 @@ def test_adding_a_ds_model_extracts_nothing_again(tiny_run):
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = job_counts(proc.stdout)
     assert "extract_activations" not in counts and "correlate_layer" not in counts and "train_model_fm" not in counts
-    assert "attack" not in counts and "select_attacks" not in counts  # targets come from the first DS model
-    assert counts["concept_table"] == 2 and counts["two_vs_two_observed"] == 20
-    assert counts["adversarial_tests"] == 1 and counts["gather_adversarial"] == 1
+    assert "attack_images" not in counts and "select_attacks" not in counts  # targets come from the first DS model
+    assert counts["match_concepts"] == 2 and counts["score_two_vs_two"] == 20
+    assert counts["select_adversarial"] == 1 and counts["gather_adversarial"] == 1
 
 
 # ---------------------------------------------------------------------------------------
@@ -331,7 +331,7 @@ def test_default_config_dry_run(tmp_path):
     counts = job_counts(proc.stdout)
     assert counts["fetch_fashion_mnist"] == 1 and counts["train_model_fmnist"] == 1
     assert counts["train_model_fmnist_permuted"] == 1 and counts["select_mistakes"] == 1
-    assert counts["attack"] == 2 and counts["gather_attacks"] == 1 and counts["adversarial_tests"] == 1
+    assert counts["attack_images"] == 2 and counts["gather_attacks"] == 1 and counts["select_adversarial"] == 1
 
 
 @pytest.mark.parametrize("config", ["imagenet-paper.yaml", "cifar100-fractalnet.yaml"])
@@ -344,10 +344,10 @@ def test_shipped_paper_configs_dry_run_on_stand_in_data(tmp_path, config):
         # 50 + 106 + 17 layers (with pixels) over the three networks, 4 permutation chunks each;
         # Inception-v3's 106 layers again for its adversarial images
         assert counts["extract_activations"] == 50 + 106 + 17 + 106
-        assert counts["two_vs_two_null"] == 4 * (50 + 106 + 17)
-        assert counts["predict"] == 3
-        assert counts["attack"] == 10 and counts["adversarial_null"] == 4 * 106
+        assert counts["permute_two_vs_two"] == 4 * (50 + 106 + 17)
+        assert counts["predict_classes"] == 3
+        assert counts["attack_images"] == 10 and counts["permute_adversarial"] == 4 * 106
     else:
         assert counts["train_model_cifar100"] == 1 and counts["train_model_cifar100_permuted"] == 1
         # 81 checkpoints (epochs 0, 5, …, 400) × 7 layers × train and test images, for both runs
-        assert counts["training_table"] == 2
+        assert counts["gather_training"] == 2

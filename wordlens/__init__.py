@@ -2,7 +2,8 @@
 
 Modules: ``stats`` (correlations, tests, nulls, p-values, FDR), ``models``, ``layers``,
 ``images``, ``activations`` (image side), ``words``, ``concepts`` (word side),
-``fractalnet``, ``training``, and ``pipeline`` (the workflow's stages).
+``fractalnet``, ``training``; ``config``, ``selection``, ``encoding``, ``tables`` (how the
+workflow applies the methods) and ``stages`` (one module per rules/<stage>.smk, one function per rule).
 """
 
 __version__ = "0.1.0"

@@ -381,17 +381,34 @@ def check_activation_file(path: str | Path, **expected: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 
 
-class _RowSlab:
-    """Rows ``rows`` of a 2-D HDF5 dataset, sliceable as ``[:, a:b]`` (for corr_rows)."""
+class HDF5Rows:
+    """Rows of a 2-D HDF5 dataset as an (m × features) array-like for :func:`corr_rows`.
 
-    def __init__(self, dset: Any, rows: slice):
-        self.dset = dset
-        self.rows = rows
-        self.shape = (rows.stop - rows.start, dset.shape[1])
+    ``rows`` is a slice or a sorted array of row indices; ``obj[:, a:b]`` reads only
+    those rows' columns a:b, so a wide layer is streamed in column blocks.
+    """
+
+    def __init__(self, dset: Any, rows: slice | np.ndarray):
+        self.dset, self.rows = dset, rows
+        n = rows.stop - rows.start if isinstance(rows, slice) else len(rows)
+        self.shape = (n, dset.shape[1])
 
     def __getitem__(self, key):
         _, cols = key
         return self.dset[self.rows, cols]
+
+
+class StackedRows:
+    """The rows of two :class:`HDF5Rows` stacked (first ``a``'s, then ``b``'s) as one array-like."""
+
+    def __init__(self, a: HDF5Rows, b: HDF5Rows):
+        if a.shape[1] != b.shape[1]:
+            raise ValueError(f"test and reference activations differ in width: {a.shape[1]} vs. {b.shape[1]} features")
+        self.a, self.b = a, b
+        self.shape = (a.shape[0] + b.shape[0], a.shape[1])
+
+    def __getitem__(self, key):
+        return np.concatenate([self.a[key], self.b[key]])
 
 
 @dataclass
@@ -445,7 +462,7 @@ def correlate_layer(
             budget = max(1, (64 * 2**20) // (8 * w))
             chunk = dset.chunks[1] if dset.chunks else CHUNK_FEATURES
             block_size = max(chunk, (budget // chunk) * chunk)
-        corr, constant = corr_rows(_RowSlab(dset, rows), block_size=block_size, return_constant=True, device=device)
+        corr, constant = corr_rows(HDF5Rows(dset, rows), block_size=block_size, return_constant=True, device=device)
     part = manifest.iloc[rows]
     if constant.any():
         log.warning("%s group %d: %d constant concept row(s): %s", h5_path, group, int(constant.sum()),

@@ -258,3 +258,111 @@ def run_attacks(
     return AttackResult(images=out, pred_index=pred, pred_prob=pred_prob, target_prob=target_prob,
                         success=pred == targets, linf=delta.abs().amax(dim=1).numpy() if n else np.zeros(0),
                         l2=delta.norm(dim=1).numpy())
+
+
+def attack_manifest_images(spec: Any, source: Any, manifest: Any, todo: Any, cfg: AttackConfig,
+                           class_ids: Any, device: str = "auto") -> tuple[torch.Tensor, AttackResult, Any]:
+    """Run the targeted attacks of a table of attacks on their source images.
+
+    The source images are manifest rows ``todo["source_row"]`` of ``source``, in the
+    model's pixel space ([0, 1], after its resize and crop); the attacks are
+    deterministic (torch seeded with 0, cuDNN deterministic), so a rerun, on a GPU too,
+    gives the same images.
+
+    Parameters
+    ----------
+    spec, source, manifest
+        The :class:`~wordlens.models.ModelSpec`, the :class:`~wordlens.images.ImageSource`
+        and its manifest (DataFrame).
+    todo
+        Attacks (columns attack, source_row, target_index, …: the rows of
+        :func:`wordlens.selection.select_attacks`).
+    class_ids
+        The class id of each model output.
+
+    Returns
+    -------
+    clean, result, table
+        The clean images, the :class:`AttackResult`, and ``todo`` with the outcome
+        columns (success, linf, l2, pred_index, pred_concept, pred_prob, target_prob) and
+        the attack settings.
+    """
+    from wordlens.device import resolve_device
+    from wordlens.images import ManifestImages
+    from wordlens.models import build_model, resolve_preprocessing
+
+    man = manifest.set_index("row", drop=False)
+    pre = resolve_preprocessing(spec)
+    dev = resolve_device(device)
+    images = ManifestImages(man.loc[todo["source_row"]], source, pre.pixel_transform())
+    clean = torch.stack([images[i] for i in range(len(images))]) if len(todo) else torch.zeros((0, *pre.input_shape))
+    torch.manual_seed(0)
+    torch.backends.cudnn.deterministic = True  # the same images on every rerun, GPU included
+    torch.backends.cudnn.benchmark = False
+    if len(todo):
+        result = run_attacks(build_model(spec, dev), pre.normalize, clean, todo["target_index"].to_numpy(), cfg, dev)
+    else:
+        result = AttackResult(images=clean.clone(), pred_index=np.zeros(0, np.int64), pred_prob=np.zeros(0),
+                              target_prob=np.zeros(0), success=np.zeros(0, bool), linf=np.zeros(0), l2=np.zeros(0))
+    ids = list(class_ids)
+    table = todo.assign(success=result.success, linf=result.linf, l2=result.l2, pred_index=result.pred_index,
+                        pred_concept=[ids[i] if 0 <= i < len(ids) else "" for i in result.pred_index],
+                        pred_prob=result.pred_prob, target_prob=result.target_prob, epsilon=cfg.epsilon,
+                        step_size=cfg.eps_iter, iterations=cfg.iterations, decay=cfg.decay, norm=str(cfg.norm))
+    return clean, result, table
+
+
+def gather_attack_chunks(parts: Any, tables: Any, adv_set: str, model: str, image_set: str
+                         ) -> tuple[torch.Tensor, torch.Tensor, Any, Any]:
+    """All attack chunks of a (model, image set) in attack order, and the adversarial image set.
+
+    Parameters
+    ----------
+    parts
+        Per chunk, the saved ``{"images", "clean", "attack"}`` tensors.
+    tables
+        Per chunk, its attack table (:func:`attack_manifest_images`).
+    adv_set
+        The name of the image set of the successful adversarial images.
+
+    Returns
+    -------
+    adversarial, clean, table, manifest
+        The images in attack order; the table with model, image_set and ``discarded``
+        (failed attacks, which are not analysed); the manifest of the successful attacks
+        (``index`` is the image's position in ``adversarial``).
+
+    Raises
+    ------
+    ValueError
+        If the chunks' images and tables disagree (stale chunk files).
+    """
+    import pandas as pd
+
+    from wordlens.images import MANIFEST_COLUMNS
+
+    table = pd.concat(list(tables), ignore_index=True)
+    attack_ids = torch.cat([p["attack"] for p in parts]).numpy()
+    if not np.array_equal(attack_ids, table["attack"].to_numpy()):
+        raise ValueError("attack chunk images and tables disagree (stale chunk files?)")
+    order = np.argsort(attack_ids, kind="stable")
+    adv = torch.cat([p["images"] for p in parts])[torch.as_tensor(order)]
+    clean = torch.cat([p["clean"] for p in parts])[torch.as_tensor(order)]
+    table = table.iloc[order].reset_index(drop=True)
+    table["discarded"] = ~table["success"].astype(bool)
+    table.insert(0, "image_set", image_set)
+    table.insert(0, "model", model)
+    n_failed = int(table["discarded"].sum())
+    log.info("%d of %d attacks reached their target; %d discarded", len(table) - n_failed, len(table), n_failed)
+    ok = table[table["success"]].reset_index(drop=True)
+    manifest = pd.DataFrame({
+        "image_id": [f"{model}:{image_set}:attack{a:05d}" for a in ok["attack"]],
+        "image_set": adv_set, "kind": "tensor", "split": "adversarial", "path": "",
+        "index": np.flatnonzero(table["success"].to_numpy(dtype=bool)).astype(np.int64),
+        "concept": ok["source"], "class_index": ok["source_class_index"].astype(np.int64),
+        "group": np.zeros(len(ok), np.int64), "row": np.arange(len(ok), dtype=np.int64),
+        "attack": ok["attack"], "target": ok["target"], "category": ok["category"],
+        "category_rank": ok["category_rank"], "source_row": ok["source_row"],
+    })
+    assert list(manifest.columns[:len(MANIFEST_COLUMNS)]) == list(MANIFEST_COLUMNS)
+    return adv, clean, table, manifest

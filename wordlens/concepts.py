@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,6 +71,25 @@ def class_list(kind: str, class_ids: Sequence[str] | None = None, path: str | Pa
     raise ValueError(f"no class list for image-set kind {kind!r}")
 
 
+def class_ids(source: Any, class_file: str | Path | None = None) -> list[str]:
+    """The ordered class ids that a model's outputs refer to, for an image set.
+
+    An ImageFolder tree without a class file uses torchvision's ImageFolder convention:
+    its class folders sorted by name.  Every other image set uses its class list (the
+    shipped one of its kind, or ``class_file``).
+
+    Parameters
+    ----------
+    source
+        The :class:`wordlens.images.ImageSource`.
+    """
+    from wordlens.images import class_folders
+
+    if class_file or source.kind != "imagefolder":
+        return class_list(source.kind, path=class_file)["class_id"].tolist()
+    return class_folders(source)
+
+
 def match_concepts(classes: pd.DataFrame, model: DSModel) -> pd.DataFrame:
     """The concept table of a class list in a DS model.
 
@@ -113,6 +133,16 @@ def match_concepts(classes: pd.DataFrame, model: DSModel) -> pd.DataFrame:
     return table
 
 
+def match_summary(table: pd.DataFrame, ds_model: str, kind: str) -> pd.DataFrame:
+    """One row saying how many of an image set's classes a DS model matched, and which not."""
+    unmatched = table.loc[~table["matched"], "class_id"].tolist()
+    log.info("%s matched %d of %d classes; unmatched: %s", ds_model, len(table) - len(unmatched), len(table),
+             unmatched)
+    return pd.DataFrame([{"ds_model": ds_model, "kind": kind, "n_classes": len(table),
+                          "n_matched": len(table) - len(unmatched), "unmatched": unmatched,
+                          "matched_later_synonym": int((table["synonym_index"] > 0).sum())}])
+
+
 def read_concept_table(path: str | Path) -> pd.DataFrame:
     """Read a concept table written by :func:`write_concept_table`."""
     table = pd.read_parquet(path)
@@ -141,6 +171,57 @@ def matched_ids(tables: Mapping[str, pd.DataFrame] | Sequence[pd.DataFrame]) -> 
         raise ValueError("no concept tables to intersect")
     common = set.intersection(*(set(t.loc[t["matched"], "class_id"]) for t in tables))
     return [c for c in tables[0]["class_id"] if c in common]
+
+
+def analysed_concepts(table: pd.DataFrame, intersect_with: Sequence[pd.DataFrame] = ()) -> list[str]:
+    """The concepts a DS model analyses: those its concept table matched, and, with
+    ``concepts.intersect``, only those every other DS model's table matched too (in the
+    class order of ``table``)."""
+    return matched_ids([table, *intersect_with])
+
+
+def align_spaces(matrices: Sequence[tuple[Sequence[str], np.ndarray]], table: pd.DataFrame,
+                 analysed: Sequence[str], min_concepts: int = 4) -> tuple[list[str], list[np.ndarray], np.ndarray]:
+    """Image-space matrices and the word-space matrix over the same concepts, in one order.
+
+    Parameters
+    ----------
+    matrices
+        ``(concepts, matrix)`` per image group: a concept × concept image-space matrix
+        and the concept of each row.
+    table
+        The DS model's concept table (its vectors give the word-space matrix C_D).
+    analysed
+        The concepts the DS model analyses (:func:`analysed_concepts`).
+    min_concepts
+        The test's minimum (4 for 2 vs. 2: two pairs of two concepts).
+
+    Returns
+    -------
+    ids, A, B
+        The concepts of the first group's rows that are analysed (in that group's row
+        order), each group's matrix restricted and reordered to ``ids``, and C_D over
+        ``ids``.
+
+    Raises
+    ------
+    ValueError
+        If fewer than ``min_concepts`` concepts remain, or a group lacks one of them.
+    """
+    keep = set(analysed)
+    ids = [c for c in matrices[0][0] if c in keep]
+    if len(ids) < min_concepts:
+        raise ValueError(f"only {len(ids)} concepts of the image set have word vectors; the test needs {min_concepts}")
+    _, B = word_similarity(table, ids)
+    A = []
+    for g, (concepts, M) in enumerate(matrices):
+        pos = {c: i for i, c in enumerate(concepts)}
+        missing = [c for c in ids if c not in pos]
+        if missing:
+            raise ValueError(f"image group {g} has no image of concept(s) {missing[:10]}")
+        idx = [pos[c] for c in ids]
+        A.append(np.asarray(M)[np.ix_(idx, idx)])
+    return ids, A, B
 
 
 def concept_vectors(table: pd.DataFrame, class_ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:

@@ -15,6 +15,7 @@ import logging
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -126,3 +127,18 @@ def render(dot_source: str, outs: Sequence[str | Path], png_dpi: int = 60) -> No
             data = graphviz.Source(src).pipe(format=fmt)
         with wio.atomic_path(out, suffix=Path(out).suffix) as tmp:
             Path(tmp).write_bytes(data)
+
+
+def architecture_figure(table: Any, out: Sequence[str | Path], model_cfg: Mapping[str, Any], title: str) -> None:
+    """The architecture graph of a model (built on the meta device: no weights) with each
+    analysed layer coloured by its group-mean 2 vs. 2 accuracy in ``table`` (a tidy 2 vs. 2
+    table of one model, DS model and image set) and significant layers double-bordered;
+    written to every path of ``out`` (by suffix: svg, pdf, png)."""
+    from wordlens.layers import graph_edges, meta_model
+
+    t = table[(table["statistic"] == "2v2") & (table["group"] == "mean")]
+    nodes, edges = graph_edges(meta_model(dict(model_cfg)))
+    values = dict(zip(t["layer"], t["value"].astype(float)))
+    significant = dict(zip(t["layer"], t["significant"].astype(bool)))
+    render(architecture_dot(nodes, edges, values, significant, title=title), out,
+           png_dpi=60 if len(nodes) > 120 else 110)

@@ -387,80 +387,55 @@ def plot_concepts(per_concept: pd.DataFrame, out: Sequence[str | Path], names: d
 
 
 # --------------------------------------------------------------------------------------
-# Stages: tables in, figures out (called by scripts/figure_*.py)
+# Reading tables for figures
 # --------------------------------------------------------------------------------------
 
 
-def _read_tables(paths: Sequence[str | Path]) -> pd.DataFrame:
+def read_tables(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """The non-empty tables of ``paths`` concatenated (an empty frame if none)."""
     frames = [pd.read_parquet(p) for p in paths]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def two_vs_two_figure_stage(tables: Sequence[str], outs: Sequence[str], model: str) -> None:
-    t = _read_tables(tables)
-    plot_two_vs_two(t, outs, title=f"{model}: 2 vs. 2 through the layers "
-                                   f"({int(t['n_concepts'].max())} concepts, {int(t['n_permutations'].max())} "
-                                   "permutations)")
-
-
-def one_vs_two_figure_stage(tables: Sequence[str], outs: Sequence[str], title: str, by: str) -> None:
-    t = _read_tables(tables)
+def plot_one_vs_two_tables(tables: Sequence[str | Path], out: Sequence[str | Path], title: str, by: str) -> None:
+    """:func:`plot_one_vs_two` of the tables, or a figure saying there were no test images."""
+    t = read_tables(tables)
     if t.empty or t["value"].notna().sum() == 0:
         plt = _pyplot()
         fig, ax = plt.subplots(figsize=(5, 2))
         ax.axis("off")
         ax.text(0.5, 0.5, f"{title}\nno test images (see the logs)", ha="center", va="center")
-        save_figure(fig, outs)
+        save_figure(fig, out)
         return
-    plot_one_vs_two(t, outs, title=title, by=by)
+    plot_one_vs_two(t, out, title=title, by=by)
 
 
-def architecture_figure_stage(table: str, outs: Sequence[str], model_cfg: Mapping[str, Any], title: str) -> None:
-    from wordlens.diagrams import architecture_dot, render
-    from wordlens.layers import graph_edges, meta_model
+def summary_tables(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Compact versions of the main tables for the HTML report.
 
-    t = pd.read_parquet(table)
-    t = t[(t["statistic"] == "2v2") & (t["group"] == "mean")]
-    nodes, edges = graph_edges(meta_model(dict(model_cfg)))
-    values = dict(zip(t["layer"], t["value"].astype(float)))
-    significant = dict(zip(t["layer"], t["significant"].astype(bool)))
-    render(architecture_dot(nodes, edges, values, significant, title=title), outs,
-           png_dpi=60 if len(nodes) > 120 else 110)
-
-
-def concepts_figure_stage(per_concept: str, concept_table: str, outs: Sequence[str], title: str,
-                          n_show: int = 15) -> None:
-    plot_concepts(pd.read_parquet(per_concept), outs, names=concept_names(concept_table), title=title, n_show=n_show)
-
-
-def summary_tables_stage(two_vs_two: str | None, misclassified: str | None, adversarial: str | None,
-                         attacks: str | None, concepts: str, outs: Mapping[str, str]) -> None:
-    """Compact CSV versions of the main tables for the HTML report."""
+    ``tables`` maps names (concepts, two_vs_two, misclassified, adversarial, attacks) to
+    the tidy tables; the same names are returned: the group-mean 2 vs. 2 rows, the 1 vs. 2
+    rows, success counts and mean distances of the attacks per category, the concept
+    matches (rounded to 4 digits).
+    """
     keep = ["model", "ds_model", "image_set", "layer", "block", "value", "p", "q", "significant", "n_concepts"]
-    if "two_vs_two" in outs:
-        t = pd.read_parquet(two_vs_two)
-        t = t[t["group"] == "mean"]
-        _write_csv(t[keep].round(4), outs["two_vs_two"])
-    if "misclassified" in outs:
-        t = pd.read_parquet(misclassified)
-        _write_csv(t[keep[:4] + ["statistic"] + keep[4:]].round(4), outs["misclassified"])
-    if "adversarial" in outs:
-        t = pd.read_parquet(adversarial)
-        _write_csv(t[keep[:4] + ["statistic", "group"] + keep[4:]].round(4), outs["adversarial"])
-    if "attacks" in outs:
-        t = pd.read_parquet(attacks)
-        summary = (t.groupby(["model", "image_set", "category_rank", "category"], sort=True)
-                   .agg(attacks=("attack", "size"), succeeded=("success", "sum"),
-                        mean_target_correlation=("target_correlation", "mean"), mean_linf=("linf", "mean"),
-                        mean_l2=("l2", "mean"))
-                   .reset_index().drop(columns="category_rank"))
-        _write_csv(summary.round(4), outs["attacks"])
-    c = pd.read_parquet(concepts)
-    c = c.assign(unmatched=[", ".join(map(str, u)) for u in c["unmatched"]])
-    _write_csv(c, outs["concepts"])
-
-
-def _write_csv(frame: pd.DataFrame, path: str | Path) -> None:
-    with wio.atomic_path(path, suffix=".csv") as tmp:
-        frame.to_csv(tmp, index=False)
+    out = {}
+    if "two_vs_two" in tables:
+        t = tables["two_vs_two"]
+        out["two_vs_two"] = t[t["group"] == "mean"][keep].round(4)
+    if "misclassified" in tables:
+        out["misclassified"] = tables["misclassified"][keep[:4] + ["statistic"] + keep[4:]].round(4)
+    if "adversarial" in tables:
+        out["adversarial"] = tables["adversarial"][keep[:4] + ["statistic", "group"] + keep[4:]].round(4)
+    if "attacks" in tables:
+        t = tables["attacks"]
+        out["attacks"] = (t.groupby(["model", "image_set", "category_rank", "category"], sort=True)
+                          .agg(attacks=("attack", "size"), succeeded=("success", "sum"),
+                               mean_target_correlation=("target_correlation", "mean"), mean_linf=("linf", "mean"),
+                               mean_l2=("l2", "mean"))
+                          .reset_index().drop(columns="category_rank").round(4))
+    if "concepts" in tables:
+        c = tables["concepts"]
+        out["concepts"] = c.assign(unmatched=[", ".join(map(str, u)) for u in c["unmatched"]])
+    return out

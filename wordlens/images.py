@@ -66,6 +66,11 @@ class ImageSource:
         if self.kind in ("cifar100", "fashion_mnist") and self.split not in ("train", "test"):
             raise ValueError(f"image set {self.name!r}: split for {self.kind} must be 'train' or 'test'; got {self.split!r}")
 
+    @classmethod
+    def from_config(cls, name: str, cfg: dict) -> ImageSource:
+        """The image set ``name`` as configured (``image_sets.<name>``: kind, root, split)."""
+        return cls(name=name, kind=cfg["kind"], root=str(cfg["root"]), split=cfg.get("split") or "val")
+
 
 # --------------------------------------------------------------------------------------
 # Reading the sources
@@ -183,6 +188,48 @@ def read_tensor_images(path: str | Path):
     return images
 
 
+def listing_digest(source: ImageSource) -> str:
+    """A digest of every file under the image set's root: relative path, size and
+    modification time (ns), in sorted order; hidden files and folders are left out.
+
+    The workflow passes it to the sampling step as a params value, so an added, removed
+    or replaced image (or class folder) reruns what depends on the image set.  A missing
+    root gives the digest of no files (the sampling step then says what is wrong).
+    """
+    import hashlib
+
+    h = hashlib.sha1()
+    root = Path(source.root)
+    paths = [root] if root.is_file() else sorted(root.rglob("*")) if root.is_dir() else []
+    for p in paths:
+        rel = p.relative_to(root) if p != root else Path(p.name)
+        if any(part.startswith(".") for part in rel.parts) or not p.is_file():
+            continue
+        st = p.stat()
+        h.update(f"{rel.as_posix()}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def class_folders(source: ImageSource) -> list[str]:
+    """The class folders of a folder-tree image set (imagenet, imagefolder), sorted by name.
+
+    They define the classes (torchvision's ImageFolder convention) whether or not they hold
+    images; :func:`list_items` lists their images.
+    """
+    root = Path(source.root)
+    if not root.exists():
+        raise FileNotFoundError(f"image set {source.name!r}: root {root} does not exist")
+    if not root.is_dir():
+        raise NotADirectoryError(f"image set {source.name!r}: root {root} is not a directory")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise ValueError(
+            f"image set {source.name!r}: {root} has no class folders; expected one folder per class "
+            "(for ImageNet validation: one folder per wnid, e.g. n01440764/)"
+        )
+    return classes
+
+
 def list_items(source: ImageSource, on_error: str = "raise") -> dict[str, list[tuple[str, int]]]:
     """Every image of the source, per class id: ``{concept: [(path, index), …]}`` sorted.
 
@@ -202,14 +249,7 @@ def list_items(source: ImageSource, on_error: str = "raise") -> dict[str, list[t
                 raise ValueError(f"image set {source.name!r}: label {lab} of image {idx} is outside 0..{len(names) - 1}")
             out.setdefault(names[lab], []).append(("", idx))
         return out
-    if not root.is_dir():
-        raise NotADirectoryError(f"image set {source.name!r}: root {root} is not a directory")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise ValueError(
-            f"image set {source.name!r}: {root} has no class folders; expected one folder per class "
-            "(for ImageNet validation: one folder per wnid, e.g. n01440764/)"
-        )
+    classes = class_folders(source)
     if source.kind == "imagenet":
         bad = [c for c in classes if not re.fullmatch(r"n\d{8}", c)]
         if bad:

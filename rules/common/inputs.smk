@@ -1,0 +1,186 @@
+# Input and params functions of the rules (each takes the job's wildcards).
+from functools import cache
+
+from wordlens.naming import FASHION_MNIST_FILES
+
+
+def fashion_mnist_files(image_set):
+    """Fashion-MNIST files the workflow fetches itself (for image sets with fetch: true)."""
+    s = IMAGE_SETS[image_set]
+    if s.get("fetch"):
+        return [f"{s['root']}/FashionMNIST/raw/{f}" for f in FASHION_MNIST_FILES]
+    return []
+
+
+def get_image_set_files(wildcards):
+    return fashion_mnist_files(wildcards.image_set)
+
+
+@cache
+def _listing(image_set):
+    from wordlens.images import ImageSource, listing_digest
+
+    return listing_digest(ImageSource.from_config(image_set, IMAGE_SETS[image_set]))
+
+
+def image_set_listing(image_set):
+    """A digest of the image set's files (names, sizes, modification times): a params value,
+    so that an added, removed or replaced image reruns the sampling (or training) and what
+    follows.  Fetched image sets are tracked through their files (inputs) instead."""
+    if IMAGE_SETS[image_set].get("fetch"):
+        return "fetched"
+    return _listing(image_set)
+
+
+def get_image_set_listing(wildcards):
+    return image_set_listing(wildcards.image_set)
+
+
+def get_model_files(wildcards):
+    """Files a model's weights come from (so that new weights rerun what depends on them)."""
+    weights_file = model_config(wildcards.model).get("checkpoint")
+    return [weights_file] if weights_file else []
+
+
+def get_tensor_files(wildcards):
+    """The tensor file of an adversarial image set (none for configured image sets)."""
+    s = ADVERSARIAL_SETS.get(wildcards.image_set)
+    return [s["root"]] if s else []
+
+
+def get_ds_model_files(wildcards):
+    """A word-vector file (so that a replaced file reruns the concept tables)."""
+    ds = DS_MODELS[wildcards.ds]
+    return [ds["path"]] if ds["kind"] != "sentence_transformer" and ds.get("path") else []
+
+
+def get_concept_tables(wildcards):
+    """The concept table of the DS model, and, with concepts.intersect, those of all others."""
+    own = f"results/concepts/{wildcards.image_set}/{wildcards.ds}.parquet"
+    if not config["concepts"]["intersect"]:
+        return {"concept_table": own, "other_tables": []}
+    others = [f"results/concepts/{wildcards.image_set}/{d}.parquet" for d in DS_MODELS if d != wildcards.ds]
+    return {"concept_table": own, "other_tables": others}
+
+
+def get_attack_concept_tables(wildcards):
+    """The concept table of the DS model that chooses the targets (first), and the others'
+    when intersecting."""
+    first = attack_ds_model()
+    own = f"results/concepts/{wildcards.image_set}/{first}.parquet"
+    others = [f"results/concepts/{wildcards.image_set}/{d}.parquet" for d in DS_MODELS if d != first]
+    return [own, *others] if config["concepts"]["intersect"] else [own]
+
+
+def get_correlation_files(wildcards):
+    return [
+        f"results/correlations/{wildcards.model}/{wildcards.image_set}/{wildcards.layer}/group{g}.npz" for g in GROUPS
+    ]
+
+
+def get_chunk_start(wildcards):
+    return permutation_chunks()[int(wildcards.chunk)][0]
+
+
+def get_chunk_stop(wildcards):
+    return permutation_chunks()[int(wildcards.chunk)][1]
+
+
+def _layer_results(wildcards, branch, observed):
+    """Every layer's observed file and null chunks of one (model, image set, DS model)
+    of a branch (two_vs_two, misclassified, adversarial): the gather rules' inputs."""
+    base = f"results/{branch}/{wildcards.model}/{wildcards.image_set}/{wildcards.ds}"
+    layers = model_layers(wildcards.model)
+    return {
+        "observed": [f"{base}/{layer}/{observed}" for layer in layers],
+        "nulls": [f"{base}/{layer}/null/chunk{c}.npz" for layer in layers for c in range(len(permutation_chunks()))],
+    }
+
+
+def get_two_vs_two_results(wildcards):
+    return _layer_results(wildcards, "two_vs_two", "observed.parquet")
+
+
+def get_misclassified_results(wildcards):
+    return _layer_results(wildcards, "misclassified", "observed.npz")
+
+
+def get_adversarial_results(wildcards):
+    return _layer_results(wildcards, "adversarial", "observed.npz")
+
+
+def get_layers(wildcards):
+    return model_layers(wildcards.model)
+
+
+def get_blocks(wildcards):
+    return layer_blocks(wildcards.model)
+
+
+def get_describe_model(wildcards):
+    return describe_run(wildcards.model)
+
+
+def get_model_config(wildcards):
+    return model_config(wildcards.model)
+
+
+def get_image_set_config(wildcards):
+    return image_set_config(wildcards.image_set)
+
+
+def get_class_file(wildcards):
+    return class_file(wildcards.image_set)
+
+
+def get_attack_concept_table(wildcards):
+    """The concept table of the DS model that chooses the targets (for readable class names)."""
+    return get_attack_concept_tables(wildcards)[0]
+
+
+def get_adversarial_manifest(wildcards):
+    return f"results/manifests/{adversarial_set(wildcards.model, wildcards.image_set)}.parquet"
+
+
+def get_adversarial_activations(wildcards):
+    """The layer's activations of the adversarial images of the (model, image set)."""
+    adv = adversarial_set(wildcards.model, wildcards.image_set)
+    return f"results/activations/{wildcards.model}/{adv}/{wildcards.layer}.h5"
+
+
+def _checkpoint_analyses(run):
+    """(epoch, image set, DS model) of a training run's 2 vs. 2 tables, epoch-major."""
+    return [(e, s, d) for e in run_epochs(run) for s in training_image_sets(run) for d in training_ds_models()]
+
+
+def get_checkpoint_tables(wildcards):
+    return [
+        f"results/tables/two_vs_two/{checkpoint_model_id(wildcards.run, e)}/{s}/{d}.parquet"
+        for e, s, d in _checkpoint_analyses(wildcards.run)
+    ]
+
+
+def get_checkpoint_epochs(wildcards):
+    """The epoch of each of get_checkpoint_tables."""
+    return [e for e, _, _ in _checkpoint_analyses(wildcards.run)]
+
+
+def get_model_two_vs_two_tables(wildcards):
+    """A model's 2 vs. 2 tables over its image sets and the DS models."""
+    return [f"results/tables/two_vs_two/{wildcards.model}/{s}/{d}.parquet"
+            for s in MODELS[wildcards.model]["image_sets"] for d in DS_MODELS]
+
+
+def get_model_misclassified_tables(wildcards):
+    return [f"results/tables/misclassified/{wildcards.model}/{s}/{d}.parquet"
+            for s in MODELS[wildcards.model]["image_sets"] for d in DS_MODELS]
+
+
+def get_concept_layer(wildcards):
+    return concept_layer(wildcards.model)
+
+
+def get_concept_layer_accuracy(wildcards):
+    """The per-concept accuracies at the model's concept layer."""
+    w = wildcards
+    return f"results/two_vs_two/{w.model}/{w.image_set}/{w.ds}/{concept_layer(w.model)}/concepts.parquet"

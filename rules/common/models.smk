@@ -1,0 +1,195 @@
+# Models, their layers and image sets, resolved at parse time (layers on the meta device,
+# cached in .snakemake/wordlens/layers.json so later parses need not import torch).
+import hashlib
+import json
+import os
+import re
+from functools import cache
+
+from wordlens.naming import chunk_bounds, checkpoint_epochs, checkpoint_model_id, checkpoint_name
+
+
+def run_epochs(run):
+    r = RUNS[run]
+    return checkpoint_epochs(r["epochs"], r["checkpoint_every"])
+
+
+def checkpoint_path(run, epoch):
+    return f"results/training/{run}/checkpoints/{checkpoint_name(epoch)}"
+
+
+CHECKPOINT_MODELS = {checkpoint_model_id(run, e): (run, e) for run in RUNS for e in run_epochs(run)}
+for _clash in set(CHECKPOINT_MODELS) & set(MODELS):
+    config_error(f"model name {_clash!r} collides with a training checkpoint id")
+
+
+@cache
+def model_config(model):
+    """The plain model description passed to the scripts (a params value; do not modify)."""
+    if model in CHECKPOINT_MODELS:
+        run, epoch = CHECKPOINT_MODELS[model]
+        return {**RUNS[run]["model"], "checkpoint": checkpoint_path(run, epoch)}
+    m = MODELS[model]
+    if "trained" in m:
+        run = m["trained"]
+        return {**RUNS[run]["model"], "checkpoint": checkpoint_path(run, run_epochs(run)[-1])}
+    keys = ("arch", "weights", "checkpoint", "num_classes", "arch_kwargs", "preprocessing", "seed")
+    return {k: m[k] for k in keys if k in m}
+
+
+_LAYER_CACHE = Path(".snakemake/wordlens/layers.json")
+
+
+def _read_layer_cache():
+    try:
+        return json.loads(_LAYER_CACHE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+_LAYERS = _read_layer_cache()
+
+
+def _resolve(model_cfg, selection):
+    """(selected layers in graph order, block of each) — importing torch only on a cache miss."""
+    key_src = json.dumps(
+        {k: model_cfg.get(k) for k in ("arch", "num_classes", "arch_kwargs")} | {"selection": selection, "v": 1},
+        sort_keys=True,
+    )
+    key = hashlib.sha1(key_src.encode()).hexdigest()
+    if key not in _LAYERS:
+        from wordlens.layers import resolve_selection
+
+        layers, blocks = resolve_selection(model_cfg, selection)
+        _LAYERS[key] = {"layers": layers, "blocks": blocks}
+        _LAYER_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _LAYER_CACHE.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(_LAYERS, indent=1, sort_keys=True))
+        os.replace(tmp, _LAYER_CACHE)
+    return _LAYERS[key]["layers"], _LAYERS[key]["blocks"]
+
+
+@cache
+def _model_selection(model):
+    selection = TRAINING["layers"] if model in CHECKPOINT_MODELS else MODELS[model]["layers"]
+    try:
+        return _resolve(model_config(model), selection)
+    except ValueError as err:
+        config_error(f"layers of model {model!r}: {err}")
+
+
+def model_layers(model):
+    """The analysed layers of a model, in graph order."""
+    return _model_selection(model)[0]
+
+
+def layer_blocks(model):
+    """The block of each layer of model_layers(model), as a list in the same order."""
+    layers, blocks = _model_selection(model)
+    return [blocks[layer] for layer in layers]
+
+
+def concept_layer(model):
+    """The layer of a model's per-concept figure: models.<name>.concept_layer, else its last layer."""
+    layers = model_layers(model)
+    chosen = MODELS[model].get("concept_layer")
+    if chosen is None:
+        return layers[-1]
+    if chosen not in layers:
+        config_error(f"models.{model}.concept_layer {chosen!r} is not one of its analysed layers {layers}")
+    return chosen
+
+
+def adversarial_pairs():
+    """(model, clean image set) pairs that are attacked."""
+    return [(m, s) for m, cfg in MODELS.items() if cfg.get("adversarial") for s in cfg["image_sets"]]
+
+
+def adversarial_set(model, image_set):
+    """Name of the image set holding a model's successful adversarial images of an image set."""
+    return f"{image_set}.mim.{model}"
+
+
+ADVERSARIAL_SETS = {
+    adversarial_set(m, s): {"kind": "tensor", "root": f"results/adversarial/{m}/{s}/images.pt", "split": "adversarial"}
+    for m, s in adversarial_pairs()
+}
+
+
+def image_set_config(name):
+    """The configuration of an image set: a configured one, or an adversarial one."""
+    return IMAGE_SETS[name] if name in IMAGE_SETS else ADVERSARIAL_SETS[name]
+
+
+def class_file(image_set):
+    return IMAGE_SETS[image_set].get("classes")
+
+
+def attack_ds_model():
+    """The DS model whose word correlations choose the attack targets."""
+    return ADVERSARIAL["ds_model"] or next(iter(DS_MODELS))
+
+
+def attack_settings():
+    """The MIM settings of the attack rule, as [key, value] pairs (a plain params value)."""
+    keys = ("epsilon", "step_size", "iterations", "decay", "norm", "clip_min", "clip_max", "batch_size")
+    return [[k, str(ADVERSARIAL[k]) if k == "norm" else ADVERSARIAL[k]] for k in keys]
+
+
+def permutation_chunks():
+    """[(start, stop), …] of the permutation chunks (stats.chunk_size permutations each)."""
+    return chunk_bounds(STATS["n_permutations"], STATS["chunk_size"])
+
+
+def attack_chunks():
+    """The attack job numbers (adversarial.sources_per_job source concepts each)."""
+    return list(range(len(chunk_bounds(ADVERSARIAL["n_sources"], ADVERSARIAL["sources_per_job"]))))
+
+
+def training_image_sets(run):
+    return RUNS[run].get("image_sets") or TRAINING.get("image_sets") or [RUNS[run]["train_set"], RUNS[run]["test_set"]]
+
+
+def training_ds_models():
+    return TRAINING.get("ds_models") or list(DS_MODELS)
+
+
+def analyses():
+    """(model, image set, DS model) triples of the 2 vs. 2 analysis of configured models."""
+    return [(m, s, d) for m, cfg in MODELS.items() for s in cfg["image_sets"] for d in DS_MODELS]
+
+
+def misclassified_analyses():
+    return [(m, s, d) for m, s, d in analyses() if MODELS[m].get("misclassified")]
+
+
+def adversarial_analyses():
+    return [(m, s, d) for m, s in adversarial_pairs() for d in DS_MODELS]
+
+
+def describe_run(model=None):
+    """A line for figure captions: the model and DS models a figure comes from (a plain
+    params value: it changes only when those do)."""
+    parts = []
+    if model in MODELS:
+        m = MODELS[model]
+        what = f"trained by run {m['trained']}" if "trained" in m else (
+            f"arch {m['arch']}, weights {m.get('weights') or m.get('checkpoint') or 'random init'}"
+        )
+        parts.append(f"Model {model} ({what})")
+    parts.append("DS models: " + ", ".join(f"{d} ({c['kind']})" for d, c in DS_MODELS.items()))
+    return "; ".join(parts)
+
+
+def _alternatives(names):
+    return "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) or "(?!)"
+
+
+wildcard_constraints:
+    model=_alternatives(list(MODELS) + list(CHECKPOINT_MODELS)),
+    image_set=_alternatives(list(IMAGE_SETS) + list(ADVERSARIAL_SETS)),
+    ds=_alternatives(DS_MODELS),
+    run=_alternatives(RUNS),
+    layer=r"[^/]+",
+    group=r"\d+",
+    chunk=r"\d+",

@@ -1,0 +1,13 @@
+"""Rule gather_adversarial: p-values and BHY per similarity category (tidy 1 vs. 2 table) (wordlens.stages.adversarial.gather_adversarial)."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")
+from wordlens.stages import adversarial, setup  # noqa: E402
+
+setup(snakemake)
+i, o, p, w = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
+adversarial.gather_adversarial(
+    layers=p.layers, blocks=p.blocks, observed=list(i.observed), nulls=list(i.nulls),
+    table=o.table, model=w.model, ds_model=w.ds, image_set=w.image_set, n_permutations=p.n_permutations,
+    alpha=p.alpha,
+)
