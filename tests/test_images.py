@@ -179,3 +179,32 @@ def test_tensor_image_set(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
     with pytest.raises(ValueError, match="not a readable torch tensor file"):
         read_tensor_images(tmp_path / "junk.pt")
+
+
+@pytest.mark.parametrize("kind", ["imagefolder", "imagenet"])
+def test_empty_class_folder_is_skipped_or_named(tmp_path, kind, caplog):
+    """sampling.on_error: an empty class folder is skipped with a warning naming it, or an
+    error naming the image set and the folder; it still counts as a class (ImageFolder order)."""
+    from wordlens.concepts import class_ids
+
+    wnids = ["n01440764", "n01443537", "n01484850", "n01491361"]
+    root = make_imagenet_tree(tmp_path / kind, wnids, per_class=3)
+    empty = root / "n01442222"  # sorts between the first two classes
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here\n")
+    source = ImageSource(name="trees", kind=kind, root=str(root))
+    ids = class_ids(source)  # what the workflow passes as class_ids
+    if kind == "imagefolder":
+        assert ids == sorted([*wnids, "n01442222"])  # the empty folder keeps its class index
+    with caplog.at_level("WARNING", logger="wordlens.images"):
+        m = sample_manifest(source, images_per_concept=2, seed=0, class_ids=ids, on_error="skip")
+    assert sorted(set(m.concept)) == wnids and len(m) == 2 * len(wnids)
+    assert f"class folder {empty} holds no images" in caplog.text and "skipped" in caplog.text
+    index = dict(zip(m.concept, m.class_index))
+    assert all(index[c] == ids.index(c) for c in wnids)
+    with pytest.raises(ValueError, match=rf"image set 'trees': class folder {empty} holds no images"):
+        sample_manifest(source, images_per_concept=2, seed=0, class_ids=ids, on_error="raise")
+    # Naming the empty class explicitly: skipped with a warning, or an error naming it.
+    m = sample_manifest(source, images_per_concept=2, concepts=["n01442222", wnids[0]], class_ids=ids,
+                        on_error="skip")
+    assert set(m.concept) == {wnids[0]}
