@@ -143,14 +143,14 @@ def fake_layer(tmp_path, n_concepts=6, n_groups=2, features=200_000, constant_ro
 def test_correlation_memory_is_bounded_by_the_block(tmp_path, monkeypatch):
     path, manifest, X = fake_layer(tmp_path, features=200_000)
     widths = []
-    original = activations._RowSlab.__getitem__
+    original = activations.HDF5Rows.__getitem__
 
     def spy(self, key):
         block = original(self, key)
         widths.append(block.shape[1])
         return block
 
-    monkeypatch.setattr(activations._RowSlab, "__getitem__", spy)
+    monkeypatch.setattr(activations.HDF5Rows, "__getitem__", spy)
     result = correlate_layer(path, manifest, 1, block_size=16384)
     assert max(widths) == 16384 and len(widths) == 13  # 200,000 features in 13 blocks
     np.testing.assert_allclose(result.corr, np.corrcoef(X[6:12].astype(np.float64)), atol=1e-10)
