@@ -318,28 +318,25 @@ def test_truncated_activation_file_is_a_clear_error(extracted):
     activations.read_activation_attrs(path)  # readable before
     truncate_to_half(path)
     pattern = rf"activation file {path} is unreadable \(truncated or corrupt\?\): remove it and rerun"
-    with pytest.raises(activations.UnreadableActivationsError, match=pattern):
-        with activations.open_activations(path):
-            pass
+    with pytest.raises(activations.UnreadableActivationsError, match=pattern), activations.open_activations(path):
+        pass
     with pytest.raises(ValueError, match=pattern):
         activations.read_activation_attrs(path)
     with pytest.raises(ValueError, match=pattern):
         activations.check_activation_file(path, layer="layer1.0.relu")
     with pytest.raises(ValueError, match=pattern):
         correlate_layer(path, manifest, 0)
-    with pytest.raises(FileNotFoundError, match="missing.h5"):
-        with activations.open_activations(path.parent / "missing.h5"):
-            pass
+    with pytest.raises(FileNotFoundError, match="missing.h5"), activations.open_activations(path.parent / "missing.h5"):
+        pass
 
 
 def test_open_activations_reads_a_good_file(tmp_path):
-    path, manifest, X = fake_layer(tmp_path, features=3000)
+    path, _, X = fake_layer(tmp_path, features=3000)
     with activations.open_activations(path) as f:
         np.testing.assert_array_equal(f["activations"][2:4, :7], X[2:4, :7])
         assert f.attrs["layer"] == "fake"
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:
         f["x"] = np.zeros(3)
-    with pytest.raises(ValueError, match="not a wordlens activation file"):
-        with activations.open_activations(other):
-            pass
+    with pytest.raises(ValueError, match="not a wordlens activation file"), activations.open_activations(other):
+        pass
