@@ -112,3 +112,17 @@ def test_concept_figure_names_and_truncates(tmp_path):
     shown = set(re.findall(r"concept (\d+)", svg))
     assert shown == {str(i) for i in [*range(10), *range(50, 60)]}  # the 10 worst and 10 best, by name
     assert "40 more" in svg
+
+
+def test_undefined_layers_are_marked_not_drawn_as_values(tmp_path):
+    t = _two_vs_two_table(6, ds_models=("skipgram",))
+    t["n_constant"] = 0
+    t.loc[3, ["value", "n_constant"]] = [np.nan, 5]  # constant activations: no value
+    figures.plot_two_vs_two(t, [tmp_path / "u.svg", tmp_path / "u.png"])
+    svg = (tmp_path / "u.svg").read_text()
+    assert "undefined: constant" in svg
+    figures.plot_two_vs_two(_two_vs_two_table(6, ds_models=("skipgram",)), [tmp_path / "d.svg"])
+    assert "undefined" not in (tmp_path / "d.svg").read_text()
+    t.loc[:, ["value", "n_constant"]] = [np.nan, 5]  # every layer undefined still draws
+    figures.plot_two_vs_two(t, [tmp_path / "all.png"])
+    assert (tmp_path / "all.png").stat().st_size > 5_000

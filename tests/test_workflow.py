@@ -8,6 +8,7 @@ directly, and dry runs check what reruns after config changes.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -241,6 +242,31 @@ def test_rerun_has_nothing_to_do(tiny_run):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+def test_changed_images_rerun_the_sampling(tiny_run):
+    image = sorted((tiny_run / "resources/folders/cat").iterdir())[0]
+    original, stat = image.read_bytes(), image.stat()
+    new_class = tiny_run / "resources/folders/zebra"
+    try:
+        image.write_bytes(sorted((tiny_run / "resources/folders/dog").iterdir())[0].read_bytes())  # replaced
+        proc = snakemake(tiny_run, "-n")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        counts = job_counts(proc.stdout)
+        assert counts["sample_images"] == 1 and "results/manifests/folders.parquet" in proc.stdout
+        assert counts["extract_activations"] == 4 and "output: results/activations/frac" not in proc.stdout
+        image.write_bytes(original)
+        os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        new_class.mkdir()
+        shutil.copy(image, new_class / image.name)  # a class folder added
+        proc = snakemake(tiny_run, "-n")
+        assert job_counts(proc.stdout).get("sample_images") == 1, proc.stdout[-2000:]
+    finally:
+        shutil.rmtree(new_class, ignore_errors=True)
+        image.write_bytes(original)
+        os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    proc = snakemake(tiny_run, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr  # restored: nothing reruns
+
+
 def test_adding_a_layer_reruns_only_that_layer(tiny_run):
     cfg = override(tiny_run, "more_layers.yaml",
                    lambda c: c["models"]["r18"]["layers"].insert(2, "layer2.0.relu"))
@@ -313,13 +339,18 @@ def test_lint_is_clean():
         ({"models": {"m": {"arch": "resnet18", "image_sets": ["nowhere"], "layers": ["fc"]}}}, "nowhere"),
         ({"models": {"m": {"arch": "resnet18", "image_sets": ["fmnist_test"], "layers": ["layer9.relu"]}}},
          "layer9.relu"),
+        ({"stats": {"n_permutations": 40.0}}, "stats.n_permutations must be an integer; got 40.0"),
+        ({"sampling": {"images_per_concept": 3.0}}, "sampling.images_per_concept must be an integer"),
+        ({"models": {"m": {"arch": "resnet18", "image_sets": ["fmnist_test"], "layers": ["fc"],
+                           "preprocessing": {"crop": "32"}}}}, "models.m.preprocessing.crop"),
     ],
 )
 def test_bad_config_stops_the_run_naming_it(tmp_path, change, message):
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(change))
-    proc = snakemake(tmp_path, "-n", "--configfile", str(bad))
+    # the default config with the change on top (several --configfile files are merged in order)
+    proc = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "config.yaml"), str(bad))
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr
 
@@ -337,9 +368,13 @@ def test_default_config_dry_run(tmp_path):
 @pytest.mark.parametrize("config", ["imagenet-paper.yaml", "cifar100-fractalnet.yaml"])
 def test_shipped_paper_configs_dry_run_on_stand_in_data(tmp_path, config):
     wd = paper_standin(tmp_path)
+    # As from the repository root, where the demo's config.yaml lies beside the Snakefile:
+    # the paper config must be the whole configuration, not merged into the demo's.
+    shutil.copy(REPO / "config.yaml", wd / "config.yaml")
     proc = snakemake(wd, "-n", "--configfile", str(REPO / "config" / config))
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = job_counts(proc.stdout)
+    assert "fmnist" not in proc.stdout and "train_model_fmnist" not in counts
     if config.startswith("imagenet"):
         # 50 + 106 + 17 layers (with pixels) over the three networks, 4 permutation chunks each;
         # Inception-v3's 106 layers again for its adversarial images

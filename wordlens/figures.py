@@ -148,7 +148,20 @@ def _series(ax: Any, x: np.ndarray, y: np.ndarray, significant: np.ndarray, bloc
     return line
 
 
-def _marker_legend(ax: Any, handles: list, labels: list, **kw) -> None:
+def _undefined(ax: Any, rows: pd.DataFrame, colour: Any) -> bool:
+    """Mark layers whose test is undefined (NaN because of constant activation rows) with a
+    cross on the chance line; True if any was marked."""
+    if "n_constant" not in rows:
+        return False
+    bad = rows[rows["value"].isna() & (rows["n_constant"] > 0)]
+    if bad.empty:
+        return False
+    ax.scatter(bad["layer_index"], np.full(len(bad), CHANCE), marker="x", s=40, color=colour, linewidths=1.6,
+               zorder=4)
+    return True
+
+
+def _marker_legend(ax: Any, handles: list, labels: list, undefined: bool = False, **kw) -> None:
     from matplotlib.lines import Line2D
 
     handles = list(handles) + [
@@ -156,6 +169,9 @@ def _marker_legend(ax: Any, handles: list, labels: list, **kw) -> None:
         Line2D([], [], ls="", marker="o", mfc="white", mec="0.3", label="not significant"),
     ]
     labels = list(labels) + ["significant (BHY)", "not significant"]
+    if undefined:
+        handles.append(Line2D([], [], ls="", marker="x", color="0.3", mew=1.6))
+        labels.append("undefined: constant\nactivations (no value)")
     ax.legend(handles, labels, frameon=False, fontsize=7, **kw)
 
 
@@ -186,7 +202,7 @@ def plot_two_vs_two(table: pd.DataFrame, out: Sequence[str | Path], title: str =
     fig, ax = plt.subplots(figsize=(_width(len(layers)), 4.2))
     _layer_axis(ax, layers, blocks)
     keys = list(t.groupby(["ds_model", "image_set"], sort=False).groups)
-    handles, labels = [], []
+    handles, labels, undefined = [], [], False
     for colour, (ds, iset) in zip(_colours(len(keys)), keys):
         s = t[(t["ds_model"] == ds) & (t["image_set"] == iset)]
         label = ds if len({k[1] for k in keys}) == 1 else f"{ds} · {iset}"
@@ -194,14 +210,16 @@ def plot_two_vs_two(table: pd.DataFrame, out: Sequence[str | Path], title: str =
         handles.append(_series(ax, idx, s["value"].to_numpy(), s["significant"].to_numpy(bool),
                                [blocks[i] for i in idx], colour, label))
         labels.append(label)
+        undefined |= _undefined(ax, s, colour)
     ax.axhline(CHANCE, color="0.4", ls="--", lw=0.9, zorder=1)
     ax.text(len(layers) - 0.5, CHANCE, "chance", ha="right", va="bottom", fontsize=7, color="0.4")
-    lo = min(0.4, float(t["value"].min()) - 0.03)
-    ax.set_ylim(lo, min(1.0, max(0.75, float(t["value"].max()) + 0.05)))
+    defined = t["value"].dropna()
+    lo = min(0.4, float(defined.min()) - 0.03) if len(defined) else 0.4
+    ax.set_ylim(lo, min(1.0, max(0.75, float(defined.max()) + 0.05)) if len(defined) else 0.75)
     ax.set_ylabel("2 vs. 2 accuracy")
     n_conc = int(t["n_concepts"].max())
     ax.set_title(title or f"2 vs. 2 through the layers ({n_conc} concepts, {int(t['n_permutations'].max())} permutations)")
-    _marker_legend(ax, handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _marker_legend(ax, handles, labels, undefined=undefined, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     save_figure(fig, out)
 
 
@@ -240,10 +258,11 @@ def plot_one_vs_two(table: pd.DataFrame, out: Sequence[str | Path], title: str =
     else:
         keys = [("ds_model", d) for d in dict.fromkeys(layer_rows["ds_model"])]
         colours = dict(zip([k[1] for k in keys], _colours(len(keys))))
-    handles, labels = [], []
+    handles, labels, undefined = [], [], False
     for column, key in keys:
         lw = 2.4 if key == "all" else 1.4
         handle = None
+        undefined |= _undefined(ax, layer_rows[layer_rows[column] == key], colours[key])
         for axis, rows, blk in ((ax, layer_rows, blocks), (bx, block_rows, border["block"].fillna("").tolist())):
             s = rows[(rows[column] == key) & rows["value"].notna()]
             if s.empty:
@@ -263,7 +282,7 @@ def plot_one_vs_two(table: pd.DataFrame, out: Sequence[str | Path], title: str =
     bx.set_title("block average", fontsize=9)
     ax.set_title("per layer", fontsize=9)
     fig.suptitle(title, fontsize=10)
-    _marker_legend(bx, handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _marker_legend(bx, handles, labels, undefined=undefined, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     save_figure(fig, out)
 
 
