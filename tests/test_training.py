@@ -145,3 +145,21 @@ def test_fashion_mnist_missing_everywhere_is_a_clear_error(tmp_path, monkeypatch
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", Offline)
     with pytest.raises(FileNotFoundError, match="dataset-fashion-mnist.*zalandoresearch"):
         training.obtain_fashion_mnist(tmp_path / "data")
+
+
+def test_folder_labels_follow_the_class_folders_even_with_an_empty_one(tmp_path):
+    from conftest import make_imagenet_tree
+
+    from wordlens.images import ImageSource
+    from wordlens.models import Preprocessing
+
+    make_imagenet_tree(tmp_path / "train", ["ant", "bee", "cat"], per_class=2, size=(20, 20))
+    make_imagenet_tree(tmp_path / "test", ["ant", "bee", "cat"], per_class=2, size=(20, 20))
+    for f in (tmp_path / "test" / "bee").iterdir():
+        f.unlink()  # the test tree has no bee images
+    pre = Preprocessing(resize=None, crop=16)
+    train = training.LabelledImages(ImageSource("train", "imagefolder", str(tmp_path / "train")), pre)
+    test = training.LabelledImages(ImageSource("test", "imagefolder", str(tmp_path / "test")), pre)
+    assert train.class_names == test.class_names == ["ant", "bee", "cat"]
+    assert train.true_labels.tolist() == [0, 0, 1, 1, 2, 2]
+    assert test.true_labels.tolist() == [0, 0, 2, 2]  # cat stays class 2

@@ -184,12 +184,6 @@ class ModelSpec:
             seed=int(cfg.get("seed", 0)),
         )
 
-    def describe(self) -> dict[str, Any]:
-        """Plain description (recorded in HDF5 attributes and tables)."""
-        d = asdict(self)
-        d["preprocessing_resolved"] = resolve_preprocessing(self).to_dict()
-        return d
-
 
 def _torchvision_models() -> list[str]:
     import torchvision
@@ -435,12 +429,6 @@ def checkpoint_sha256(path: str | os.PathLike) -> str:
     another.
     """
     return state_dict_sha256(load_checkpoint(path))
-
-
-def checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The JSON metadata written beside a checkpoint (``<checkpoint>.json``), or {}."""
-    meta = Path(str(path) + ".json")
-    return json.loads(meta.read_text()) if meta.is_file() else {}
 
 
 def build_model(spec: ModelSpec, device: str | torch.device = "cpu") -> nn.Module:

@@ -30,8 +30,9 @@ from torch import nn
 
 from wordlens import io as wio
 from wordlens.device import resolve_device
-from wordlens.images import ImageSource, list_items, open_image, read_arrays
+from wordlens.images import ImageSource, class_folders, list_items, open_image, read_arrays
 from wordlens.models import ModelSpec, Preprocessing, build_model, resolve_preprocessing
+from wordlens.naming import FASHION_MNIST_FILES
 from wordlens.naming import checkpoint_epochs, checkpoint_name
 
 log = logging.getLogger(__name__)
@@ -122,12 +123,15 @@ class LabelledImages(torch.utils.data.Dataset):
             images, labels, names = read_arrays(source)
             self.items = [("", int(i)) for i in range(len(labels))]
         else:
-            per_class = list_items(source)
-            names = list(per_class)
+            # Labels index the class folders (torchvision's ImageFolder order, as the analysis's
+            # class ids), so a train and a test tree with the same folders agree even if one
+            # of them has a folder without images.
+            names = class_folders(source)
+            per_class = list_items(source, on_error="skip")
             self.items, labs = [], []
             for k, concept in enumerate(names):
-                self.items += per_class[concept]
-                labs += [k] * len(per_class[concept])
+                self.items += per_class.get(concept, [])
+                labs += [k] * len(per_class.get(concept, []))
             labels = np.asarray(labs, dtype=np.int64)
         self.class_names = list(names)
         keep = _stratified_subset(labels, limit, seed)
@@ -330,8 +334,6 @@ def checkpoint_spec(path: str | Path, name: str | None = None, **overrides: Any)
 # Fashion-MNIST
 # --------------------------------------------------------------------------------------
 
-FASHION_MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                       "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
