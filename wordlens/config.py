@@ -34,14 +34,18 @@ def _key(path: Any) -> str:
     return ".".join(str(p) for p in path) or "(top level)"
 
 
-def check_types(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+def check_types(config: Mapping[str, Any], schema: str | Path | Mapping[str, Any]) -> None:
     """Validate ``config`` against ``schema`` with integers that must be written as integers.
+
+    ``schema`` is the schema or the path of its YAML file.
 
     Raises
     ------
     ConfigError
         Naming the first offending key, its value and what the schema wants.
     """
+    if not isinstance(schema, Mapping):
+        schema = yaml.safe_load(Path(schema).read_text())
     errors = sorted(_strict_validator(schema).iter_errors(config), key=lambda e: [str(k) for k in e.absolute_path])
     if errors:
         e = errors[0]
@@ -108,7 +112,5 @@ def check_references(config: Mapping[str, Any]) -> None:
 
 def check_config(config: Mapping[str, Any], schema: str | Path | Mapping[str, Any]) -> None:
     """:func:`check_types` then :func:`check_references` (after Snakemake's ``validate``)."""
-    if not isinstance(schema, Mapping):
-        schema = yaml.safe_load(Path(schema).read_text())
     check_types(config, schema)
     check_references(config)

@@ -5,12 +5,21 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from wordlens.config import ConfigError, check_config
+from wordlens.config import ConfigError, check_config, check_types
 
 
-validate(config, schema="../../schemas/config.schema.yaml")
+SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 try:
-    check_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+    validate(config, schema="../../schemas/config.schema.yaml")
+except WorkflowError:
+    # Snakemake's message names the key as instance['a']['b']; ours says a.b and what is valid.
+    try:
+        check_types(config, SCHEMA)
+    except ConfigError as err:
+        raise WorkflowError(str(err)) from None
+    raise
+try:
+    check_config(config, SCHEMA)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
