@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(VPY) benchmarks/bench_stats.py
 	$(VPY) benchmarks/bench_activations.py
 	$(VPY) benchmarks/bench_attacks.py
+	$(VPY) benchmarks/bench_actmax.py
 	$(VPY) benchmarks/bench_workflow.py
 
 lint: $(STAMP)

@@ -31,6 +31,7 @@ include: "rules/misclassified.smk"
 include: "rules/training.smk"
 include: "rules/adversarial.smk"
 include: "rules/figures.smk"
+include: "rules/visualize.smk"
 
 
 rule all:
@@ -62,6 +63,12 @@ rule training:
 rule adversarial:
     input:
         adversarial_outputs(),
+    localrule: True
+
+
+rule visualize:
+    input:
+        visualization_outputs(),
     localrule: True
 
 

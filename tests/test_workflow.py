@@ -211,6 +211,46 @@ def test_adversarial_table_equals_the_library(tiny_run):
         assert t.true not in t.references and t.predicted not in t.references
 
 
+def test_visualization_branch_writes_its_figures_and_tables(tiny_run):
+    vis = tiny_run / "results" / "visualization"
+    pngs = [f"frac/fm_test/layers/{layer}/{fig}.png" for layer in ("blocks.0.pool", "blocks.1.pool")
+            for fig in ("feature_maps", "projections", "channels")]
+    pngs += ["frac/fm_test/classes.png", "frac/fm_test/fooling.png", "frac/fm_test/fooling_steps.png",
+             "frac/fm_test/mistakes.png", "frac/fm_test/attacks.png", "frac/out_of_sample.png", "training/fm.png"]
+    for name in pngs:
+        png = vis / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000, name
+    tables = tiny_run / "results" / "tables"
+    fooling = pd.read_parquet(tables / "fooling.parquet")
+    assert len(fooling) == 3 * 2  # 3 (source, target) pairs of the 3 classes × 2 learning rates
+    assert set(fooling["lr"]) == {0.01, 0.1} and (fooling["steps"] == 5).all()
+    assert (fooling["source_class"] != fooling["target_class"]).all()
+    assert fooling["flip_step"].between(-1, 5).all()
+    assert (fooling["fooled"] == (fooling["final_pred"] == fooling["target_index"])).all()
+    oos = pd.read_parquet(tables / "out_of_sample.parquet")
+    assert set(oos["source"]) == {"fm_test", "noise"}
+    assert np.allclose(oos.groupby("source")["fraction"].sum(), 1.0)
+    assert oos.loc[oos["source"] == "noise", "count"].sum() == 10
+    predictions = pd.read_parquet(tiny_run / "results/predictions/frac/fm_test.parquet")
+    counts = oos[oos["source"] == "fm_test"].set_index("class_index")["count"]
+    assert (counts == predictions["pred_index"].value_counts().reindex(counts.index, fill_value=0)).all()
+    actmax = pd.read_parquet(tables / "actmax.parquet")
+    assert sorted(actmax["class_index"].unique()) == [0, 1, 2]
+    logit_runs = actmax[actmax["run"].str.startswith("logit")]
+    assert (logit_runs["objective_end"] > logit_runs["objective_start"]).all()  # the ascent raised each logit
+    through = pd.read_parquet(tables / "actmax_training.parquet")
+    assert sorted(through["epoch"].unique()) == [0, 2, 4] and sorted(through["class_index"].unique()) == [0, 1, 2]
+    assert through["similarity"].between(-1, 1).all()
+    channels = pd.read_parquet(vis / "frac/fm_test/layers/blocks.0.pool/channels.parquet")
+    with h5py.File(tiny_run / "results/activations/frac/fm_test/blocks.0.pool.h5", "r") as f:
+        acts = f["activations"][:]
+        shape = tuple(f.attrs["layer_shape"])
+    means = acts.reshape(len(acts), shape[0], -1).mean(axis=2)
+    for c, part in channels.groupby("channel"):
+        assert np.allclose(part.sort_values("row")["score"], means[:, c], atol=1e-5)
+        assert part.loc[part["rank"] == 0, "score"].item() == part["score"].max()
+
+
 def test_every_figure_is_drawn(tiny_run):
     figs = tiny_run / "results" / "figures"
     expected = ["two_vs_two/r18", "two_vs_two/frac", "misclassified/frac", "mistake_cosines", "training",
@@ -232,7 +272,8 @@ def test_report_builds(tiny_run):
     html = (tiny_run / "report.html").read_text(errors="replace")
     assert len(html) > 100_000
     for name in ("two_vs_two", "training.png", "mistake_cosines", "grid.png", "w2v.svg", "Benjamini",
-                 "40 permutations", "config.yaml"):  # captions name the statistics and the config
+                 "40 permutations", "config.yaml", "feature_maps.png", "out_of_sample.png", "Grad-CAM",
+                 "DeconvNet", "fooling_steps.png"):  # captions name the statistics and the config
         assert name in html, name
 
 
@@ -290,6 +331,25 @@ def test_adding_a_model_reruns_only_that_model(tiny_run):
                                        "plot_two_vs_two": 1, "plot_architecture": 1, "plot_concepts": 1,
                                        "write_report_tables": 1, "all": 1}
     assert "r18b" in proc.stdout and "results/activations/r18/" not in proc.stdout
+
+
+def test_adding_a_visualised_class_or_layer_reruns_only_its_jobs(tiny_run):
+    proc = snakemake(tiny_run, "-n", "--configfile", str(override(
+        tiny_run, "more_classes.yaml", lambda c: c["visualization"].update(max_classes=4))))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = job_counts(proc.stdout)
+    # the new class's activation maximization (final model and each checkpoint), the fooling
+    # pairs (the last class is now pushed to the new one), and the plots and tables over classes
+    assert counts == {"maximize_class": 1, "maximize_checkpoints": 1, "plot_maximized_classes": 1,
+                      "plot_training_classes": 1, "fool_images": 1, "concat_actmax": 1, "concat_actmax_training": 1,
+                      "concat_fooling": 1, "all": 1}
+    assert "class3.npz" in proc.stdout and "class0.npz" not in proc.stdout
+    proc = snakemake(tiny_run, "-n", "--configfile", str(override(
+        tiny_run, "more_visual_layers.yaml",
+        lambda c: c["visualization"].update(layers=["blocks.0.pool", "blocks.1.pool", "blocks.1.fractal_join"]))))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert job_counts(proc.stdout) == {"extract_activations": 1, "visualize_layer": 1, "all": 1}
+    assert "layers/blocks.1.fractal_join/" in proc.stdout
 
 
 def test_raising_permutations_adds_only_new_chunks(tiny_run):

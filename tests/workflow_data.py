@@ -70,8 +70,12 @@ def tiny_workdir(wd: Path, *, with_training: bool = True) -> Path:
                             "image_sets": ["fm_test"]}},
             "layers": ["preset:paper"],
         },
+        "visualization": {"models": ["frac"], "channels": 3, "max_classes": 3, "images": 3, "examples": 4,
+                          "noise_images": 10, "mistakes": 4, "attacks": 2, "starts": 1, "actmax": {"steps": 10},
+                          "fooling": {"learning_rates": [0.01, 0.1], "steps": 5}},
     }
     if not with_training:
+        del config["visualization"]
         del config["training"]
         del config["models"]["frac"]
         del config["adversarial"]

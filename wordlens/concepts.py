@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from wordlens.stats import corr_rows
-from wordlens.words import DSModel
+if TYPE_CHECKING:  # the word models and torch are imported only where they are used
+    from wordlens.words import DSModel
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +238,8 @@ def concept_vectors(table: pd.DataFrame, class_ids: Sequence[str] | None = None)
 def word_similarity(table: pd.DataFrame, class_ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
     """C_D: the w × w Pearson correlation matrix between the concepts' word vectors."""
     ids, vectors = concept_vectors(table, class_ids)
+    from wordlens.stats import corr_rows
+
     return ids, corr_rows(vectors)
 
 

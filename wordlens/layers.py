@@ -395,3 +395,22 @@ def layer_shapes(model: nn.Module, input_shape: tuple[int, int, int], nodes: Seq
     with torch.no_grad():
         out = gm(torch.zeros((1, *input_shape), device=device))
     return {name: tuple(v.shape[1:]) if isinstance(v, torch.Tensor) else () for name, v in out.items()}
+
+
+def selection_shapes(model_cfg: dict, layers: Sequence[str]) -> dict[str, list[int]]:
+    """Output shape (without the batch dimension) of each of ``layers`` (``pixels``
+    included) for a model config, computed on the meta device (no weights, no work)."""
+    from wordlens.models import ModelSpec, resolve_preprocessing
+
+    spec = ModelSpec(name="graph", arch=model_cfg["arch"], weights=model_cfg.get("weights"),
+                     num_classes=model_cfg.get("num_classes"), preprocessing=dict(model_cfg.get("preprocessing") or {}),
+                     arch_kwargs=dict(model_cfg.get("arch_kwargs") or {}))
+    input_shape = resolve_preprocessing(spec).input_shape
+    model = meta_model(model_cfg)
+    wanted = [layer for layer in layers if layer != PIXELS]
+    nodes = [n for n in graph_nodes(model) if n.name in set(wanted)]
+    shapes = layer_shapes(model, input_shape, nodes) if nodes else {}
+    out = {layer: list(shapes.get(layer, ())) for layer in wanted}
+    if PIXELS in layers:
+        out[PIXELS] = list(input_shape)
+    return {layer: out[layer] for layer in layers}

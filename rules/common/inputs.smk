@@ -184,3 +184,96 @@ def get_concept_layer_accuracy(wildcards):
     """The per-concept accuracies at the model's concept layer."""
     w = wildcards
     return f"results/two_vs_two/{w.model}/{w.image_set}/{w.ds}/{concept_layer(w.model)}/concepts.parquet"
+
+
+# Visualization
+def get_visual_layer_shape(wildcards):
+    return visual_layer_shape(wildcards.model, wildcards.layer)
+
+
+def get_visual_classes(wildcards):
+    return visual_classes(wildcards.image_set)
+
+
+def get_panel_classes(wildcards):
+    """The classes of a layer's panels: the first visualization.images classes (adding a
+    class at the end leaves the layer jobs alone)."""
+    return visual_classes(wildcards.image_set)[: VISUALIZATION["images"]]
+
+
+def get_gradcam_layer(wildcards):
+    return gradcam_layer(wildcards.model)
+
+
+def get_actmax_settings(wildcards):
+    """The activation-maximization settings as [key, value] pairs, sorted (a plain params value)."""
+    return sorted([k, v] for k, v in VISUALIZATION["actmax"].items())
+
+
+def get_first_concept_table(wildcards):
+    """The first DS model's concept table of the image set (for readable class names)."""
+    return f"results/concepts/{wildcards.image_set}/{next(iter(DS_MODELS))}.parquet"
+
+
+def get_maximized_classes(wildcards):
+    w = wildcards
+    return [f"results/visualization/{w.model}/{w.image_set}/classes/class{c}.npz" for c in visual_classes(w.image_set)]
+
+
+def get_model_image_sets(wildcards):
+    return list(MODELS[wildcards.model]["image_sets"])
+
+
+def get_model_predictions(wildcards):
+    return [f"results/predictions/{wildcards.model}/{s}.parquet" for s in MODELS[wildcards.model]["image_sets"]]
+
+
+def get_visual_image_set(wildcards):
+    return visual_image_set(wildcards.model)
+
+
+def get_visual_image_set_config(wildcards):
+    return IMAGE_SETS[visual_image_set(wildcards.model)]
+
+
+def get_visual_class_file(wildcards):
+    return class_file(visual_image_set(wildcards.model))
+
+
+def get_visual_manifest(wildcards):
+    return f"results/manifests/{visual_image_set(wildcards.model)}.parquet"
+
+
+def get_run_checkpoints(wildcards):
+    return [checkpoint_path(wildcards.run, e) for e in run_epochs(wildcards.run)]
+
+
+def get_run_checkpoint_models(wildcards):
+    """[model id, model config] of each checkpoint of the run, in epoch order."""
+    return [[checkpoint_model_id(wildcards.run, e), model_config(checkpoint_model_id(wildcards.run, e))]
+            for e in run_epochs(wildcards.run)]
+
+
+def get_run_epochs(wildcards):
+    return run_epochs(wildcards.run)
+
+
+def get_run_image_set(wildcards):
+    return run_image_set(wildcards.run)
+
+
+def get_run_image_set_config(wildcards):
+    return IMAGE_SETS[run_image_set(wildcards.run)]
+
+
+def get_run_manifest(wildcards):
+    return f"results/manifests/{run_image_set(wildcards.run)}.parquet"
+
+
+def get_run_concept_table(wildcards):
+    return f"results/concepts/{run_image_set(wildcards.run)}/{next(iter(DS_MODELS))}.parquet"
+
+
+def get_run_maximized_classes(wildcards):
+    return [f"results/visualization/training/{wildcards.run}/class{c}.npz"
+            for c in visual_classes(run_image_set(wildcards.run))]

@@ -51,22 +51,24 @@ _LAYERS = _read_layer_cache()
 
 
 def _resolve(model_cfg, selection):
-    """(selected layers in graph order, block of each) — importing torch only on a cache miss."""
+    """(selected layers in graph order, block of each, output shape of each) — importing
+    torch only on a cache miss."""
     key_src = json.dumps(
-        {k: model_cfg.get(k) for k in ("arch", "num_classes", "arch_kwargs")} | {"selection": selection, "v": 1},
+        {k: model_cfg.get(k) for k in ("arch", "num_classes", "arch_kwargs", "preprocessing", "weights")}
+        | {"selection": selection, "v": 2},
         sort_keys=True,
     )
     key = hashlib.sha1(key_src.encode()).hexdigest()
     if key not in _LAYERS:
-        from wordlens.layers import resolve_selection
+        from wordlens.layers import resolve_selection, selection_shapes
 
         layers, blocks = resolve_selection(model_cfg, selection)
-        _LAYERS[key] = {"layers": layers, "blocks": blocks}
+        _LAYERS[key] = {"layers": layers, "blocks": blocks, "shapes": selection_shapes(model_cfg, layers)}
         _LAYER_CACHE.parent.mkdir(parents=True, exist_ok=True)
         tmp = _LAYER_CACHE.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps(_LAYERS, indent=1, sort_keys=True))
         os.replace(tmp, _LAYER_CACHE)
-    return _LAYERS[key]["layers"], _LAYERS[key]["blocks"]
+    return _LAYERS[key]["layers"], _LAYERS[key]["blocks"], _LAYERS[key]["shapes"]
 
 
 @cache
@@ -85,7 +87,7 @@ def model_layers(model):
 
 def layer_blocks(model):
     """The block of each layer of model_layers(model), as a list in the same order."""
-    layers, blocks = _model_selection(model)
+    layers, blocks, _ = _model_selection(model)
     return [blocks[layer] for layer in layers]
 
 
@@ -193,3 +195,96 @@ wildcard_constraints:
     layer=r"[^/]+",
     group=r"\d+",
     chunk=r"\d+",
+    cls=r"\d+",
+
+
+# ---------------------------------------------------------------------------------------
+# Visualization: which models, image set, classes, layers and channels
+# ---------------------------------------------------------------------------------------
+VISUALIZATION = config["visualization"]
+for _m in VISUALIZATION["models"]:
+    if _m not in MODELS:
+        config_error(f"visualization.models names {_m!r}, not one of models {sorted(MODELS)}")
+if VISUALIZATION["image_set"] is not None and VISUALIZATION["image_set"] not in IMAGE_SETS:
+    config_error(f"visualization.image_set {VISUALIZATION['image_set']!r} is not one of image_sets {sorted(IMAGE_SETS)}")
+
+
+def visual_models():
+    return list(VISUALIZATION["models"])
+
+
+def visual_image_set(model):
+    return VISUALIZATION["image_set"] or MODELS[model]["image_sets"][0]
+
+
+@cache
+def class_ids_of(image_set):
+    """The class ids a model's outputs refer to, for an image set (parse time; no torch)."""
+    from wordlens.concepts import class_ids
+    from wordlens.images import ImageSource
+
+    return class_ids(ImageSource.from_config(image_set, IMAGE_SETS[image_set]), class_file(image_set))
+
+
+@cache
+def visual_classes(image_set):
+    """Indices of the visualised classes of an image set (visualization.classes or the first max_classes)."""
+    from wordlens.visualization import choose_classes
+
+    try:
+        return choose_classes(class_ids_of(image_set), VISUALIZATION["classes"], VISUALIZATION["max_classes"])
+    except ValueError as err:
+        config_error(str(err))
+
+
+@cache
+def _visual_selection(model):
+    """(visualised layers, output shape of every resolved layer) of a model."""
+    from wordlens.visualization import check_channels, check_layer, spatial_layers
+
+    selection = VISUALIZATION["layers"] or MODELS[model]["layers"]
+    try:
+        layers, _, shapes = _resolve(model_config(model), selection)
+        if VISUALIZATION["layers"]:
+            for layer in layers:
+                check_layer(layer, shapes, f"visualization.layers of model {model!r}")
+        chosen = spatial_layers(layers, shapes)
+        if not chosen:
+            raise ValueError(f"model {model!r} has no analysed layer with spatial extent to visualise; "
+                             "name some in visualization.layers")
+        for layer in chosen:
+            check_channels(VISUALIZATION["channels"], layer, shapes[layer])
+        _, _, analysed_shapes = _resolve(model_config(model), MODELS[model]["layers"])
+        gradcam = VISUALIZATION["gradcam_layer"] or spatial_layers(model_layers(model), analysed_shapes)[-1]
+        _, _, gradcam_shapes = _resolve(model_config(model), [gradcam])
+        check_layer(gradcam, gradcam_shapes, "visualization.gradcam_layer")
+    except ValueError as err:
+        config_error(f"{err}")
+    return chosen, shapes, gradcam
+
+
+def visual_layers(model):
+    return _visual_selection(model)[0]
+
+
+def visual_layer_shape(model, layer):
+    return _visual_selection(model)[1][layer]
+
+
+def gradcam_layer(model):
+    return _visual_selection(model)[2]
+
+
+def visual_runs():
+    """Training runs whose checkpoints get activation maximization of the classes."""
+    if VISUALIZATION["runs"] is not None:
+        for run in VISUALIZATION["runs"]:
+            if run not in RUNS:
+                config_error(f"visualization.runs names {run!r}, not one of training.runs {sorted(RUNS)}")
+        return list(VISUALIZATION["runs"])
+    return list(dict.fromkeys(MODELS[m]["trained"] for m in visual_models() if "trained" in MODELS[m]))
+
+
+def run_image_set(run):
+    """The image set whose classes and real images the run's visualisations use."""
+    return training_image_sets(run)[0]

@@ -38,6 +38,47 @@ def adversarial_outputs():
     return ["results/tables/adversarial.parquet", "results/tables/adversarial_attacks.parquet", *grids]
 
 
+def visual_pairs():
+    """(model, image set) pairs of the visualization branch."""
+    return [(m, visual_image_set(m)) for m in visual_models()]
+
+
+def fooling_tables():
+    return [f"results/tables/fooling/{m}/{s}.parquet" for m, s in visual_pairs()]
+
+
+def actmax_tables():
+    return [f"results/tables/actmax/{m}/{s}.parquet" for m, s in visual_pairs()]
+
+
+def out_of_sample_tables():
+    return [f"results/tables/out_of_sample/{m}.parquet" for m in visual_models()]
+
+
+def actmax_training_tables():
+    return [f"results/tables/actmax_training/{run}.parquet" for run in visual_runs()]
+
+
+def visualization_outputs():
+    """Every figure and table of the visualization branch."""
+    out = []
+    for m, s in visual_pairs():
+        base = f"results/visualization/{m}/{s}"
+        for layer in visual_layers(m):
+            out += [f"{base}/layers/{layer}/{f}" for f in ("feature_maps.png", "projections.png", "channels.png")]
+        out += [f"{base}/classes.png", f"{base}/fooling.png", f"{base}/fooling_steps.png", f"{base}/mistakes.png",
+                f"results/visualization/{m}/out_of_sample.png"]
+        if MODELS[m].get("adversarial") and s in MODELS[m]["image_sets"]:
+            out.append(f"{base}/attacks.png")
+    out += [f"results/visualization/training/{run}.png" for run in visual_runs()]
+    if visual_models():
+        out += ["results/tables/fooling.parquet", "results/tables/out_of_sample.parquet",
+                "results/tables/actmax.parquet"]
+    if visual_runs():
+        out.append("results/tables/actmax_training.parquet")
+    return out
+
+
 # The report's CSV tables and the tidy tables they are made from.
 REPORT_TABLE_SOURCES = {
     "concepts": "results/tables/concepts.parquet",
@@ -93,6 +134,7 @@ def get_final_output():
         out.append("results/tables/training.parquet")
     out += adversarial_outputs()
     out += figure_outputs()
+    out += visualization_outputs()
     return out
 
 
