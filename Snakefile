@@ -32,6 +32,7 @@ include: "rules/training.smk"
 include: "rules/adversarial.smk"
 include: "rules/figures.smk"
 include: "rules/visualize.smk"
+include: "rules/clustering.smk"
 
 
 rule all:
@@ -69,6 +70,12 @@ rule adversarial:
 rule visualize:
     input:
         visualization_outputs(),
+    localrule: True
+
+
+rule clustering:
+    input:
+        clustering_outputs(),
     localrule: True
 
 

@@ -464,6 +464,12 @@ def test_trace_and_zero_steps(net):
     assert zero.trace_value.shape == (0, 2)
 
 
+def test_empty_batch(net):
+    r = am.activation_maximization(net, normalize, [], torch.zeros((0, 3, H, W)), ActMaxConfig(steps=3))
+    assert r.images.shape == (0, 3, H, W) and r.initial.shape == (0,) and r.final.shape == (0,)
+    assert am.evaluate_objectives(net, normalize, [], torch.zeros((0, 3, H, W))).shape == (0,)
+
+
 def test_resnet18_block_output():
     torchvision = pytest.importorskip("torchvision")
     torch.manual_seed(0)

@@ -196,3 +196,19 @@ def test_class_similarity_is_the_same_in_another_process():
                          cwd=Path(__file__).parent).stdout
     here = D.class_similarity(np.concatenate([_stripes(2, seed=8), _noise(2)]), _stripes(6, seed=7), seed=3)
     assert json.loads(out) == here.tolist()
+
+
+def test_flat_patches_give_no_descriptor_and_a_featureless_image_scores_zero():
+    rng = np.random.default_rng(0)
+    # a nearly uniform grey image: a ripple of ±1 grey level, which SIFT alone would
+    # normalise into full-strength "edges"
+    flat = (0.5 + rng.integers(-1, 2, size=(1, 1, 28, 28)) / 255.0).astype(np.float32)
+    assert D.dense_sift(flat)[0].shape == (0, 128)
+    # a real-looking class: stripes on a flat black background (whose patches are dropped too)
+    refs = _stripes(4)
+    refs[:, :, :, :8] = 0.0
+    n_refs = [len(d) for d in D.dense_sift(refs)]
+    n_full = [len(d) for d in D.dense_sift(refs, min_contrast=0.0)]
+    assert all(a < b for a, b in zip(n_refs, n_full)) and all(a > 0 for a in n_refs)
+    assert D.class_similarity(flat, refs)[0] == 0.0
+    assert D.class_similarity(refs[:1], refs)[0] > 0.5

@@ -275,3 +275,11 @@ def test_score_ranks_count_from_the_highest_with_ties_by_index_and_nan_last():
     scores = np.array([0.5, 2.0, np.nan, 2.0, -1.0])
     # by hand: 2.0 (index 1) → 0, 2.0 (index 3) → 1, 0.5 → 2, -1.0 → 3, NaN → 4
     assert score_ranks(scores).tolist() == [2, 0, 4, 1, 3]
+
+
+def test_fooling_panel_shows_the_smallest_learning_rate_that_flips_else_the_largest():
+    from wordlens.visualization import fooling_shown
+
+    assert fooling_shown([0.1, 0.001, 0.01], [3, -1, 20]) == 2  # 0.01 is the smallest that flips
+    assert fooling_shown([0.001, 0.01, 0.1], [-1, -1, -1]) == 2  # none flips: the largest
+    assert fooling_shown([0.001, 0.01], [0, 5]) == 0

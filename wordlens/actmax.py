@@ -184,7 +184,8 @@ class CompiledObjectives:
                 v = act[rows, idx, ys, xs]
             contrib = torch.zeros(self.n, dtype=torch.float32, device=v.device).index_add(0, rows, weights * v)
             out = contrib if out is None else out + contrib
-        assert out is not None
+        if out is None:  # no objectives (an empty batch)
+            return torch.zeros(self.n, dtype=torch.float32, device=features[self.output].device)
         return out
 
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -504,7 +505,10 @@ def noise_start(n: int, shape: Sequence[int], mean: Sequence[float], std: Sequen
 class ActMaxConfig:
     """Settings of :func:`activation_maximization` (pixel units: images in [0, 1]).
 
-    The defaults are plain Algorithm 1 (no regulariser, no transform) with Adam.
+    The defaults are plain Algorithm 1 (no regulariser, no transform) with Adam.  Every value
+    is checked when the config is made (a ValueError naming the key): the integers
+    (``steps``, ``jitter``, ``blur_every``, ``trace_every``, ``seed``) may be given as
+    integral floats (YAML's ``200.0``), the other numbers must be finite.
 
     Attributes
     ----------
@@ -824,8 +828,9 @@ def activation_maximization(
     Raises
     ------
     ValueError
-        For bad objectives (see :func:`compile_objectives`) or a start batch that does not
-        match them, before any optimisation.
+        For bad objectives (see :func:`compile_objectives`), a start batch that does not
+        match them, or a ``cfg.data_mean`` with neither 1 nor C values, before any
+        optimisation.  (An empty batch, B = 0, returns at once.)
     """
     from tqdm.auto import tqdm
 
@@ -836,7 +841,7 @@ def activation_maximization(
     with run:
         start_value = run.values().double().cpu().numpy()
         start_reg = regularizer_values(run.x.detach(), cfg, run.mean)
-        for k in tqdm(range(cfg.steps), desc="activation maximization", unit="step", disable=not progress):
+        for k in tqdm(range(cfg.steps if b else 0), desc="activation maximization", unit="step", disable=not progress):
             phi, reg = run.step()
             if k % cfg.trace_every == 0 or k == cfg.steps - 1:
                 steps.append(k)
@@ -977,8 +982,9 @@ def fool(
     Raises
     ------
     ValueError
-        For a class out of range, no or negative learning rates, negative steps, or images
-        that are not N × C × H × W in [0, 1] — before any optimisation.
+        For a class that is not an integer or out of range, a ``source_class`` with neither
+        1 nor N values, no or negative learning rates, ``steps`` not an integer ≥ 0, or images
+        that are not N × C × H × W in [0, 1] (NaN included) — before any optimisation.
     """
     if images.dim() != 4:
         raise ValueError(f"images must be N × C × H × W; got shape {tuple(images.shape)}")

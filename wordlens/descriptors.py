@@ -13,7 +13,12 @@ module does the same, with choices fitted to small images:
   stripe is a different pattern).  Images are first converted to 8-bit grey (ITU-R
   BT.601 weights for RGB) and small ones upscaled (bicubic) so that their shorter side
   is ``min_size`` = 64 pixels, which gives 7 × 7 = 49 overlapping descriptors per
-  image; larger images keep their size and get more descriptors.
+  image; larger images keep their size and get more descriptors.  Flat patches
+  (grey-level standard deviation below ``MIN_CONTRAST`` = 4 of 255) are not described:
+  SIFT normalises each descriptor to unit length, so the faint ripple of a nearly
+  uniform patch would become a full-strength "edge", and the flat background of the
+  real images would make a featureless generated image look like the class.  Only
+  structure is compared; an image with none scores 0.
 * **Vocabulary.**  k-means (``cv2.kmeans``, k-means++ starts, seeded with
   ``cv2.setRNGSeed``, 3 attempts) on the descriptors of the *reference* images only,
   so the visual words are those of the real class and a generated image is described in
@@ -45,6 +50,8 @@ __all__ = ["to_grey_uint8", "dense_keypoints", "dense_sift", "fit_vocabulary", "
 STEP = 8
 PATCH = 16
 MIN_SIZE = 64
+#: Grey-level standard deviation (0–255) below which a patch is flat and not described.
+MIN_CONTRAST = 4.0
 
 
 def _cv2():
@@ -100,14 +107,31 @@ def dense_keypoints(shape: Sequence[int], step: int = STEP, patch: int = PATCH) 
     return [cv2.KeyPoint(float(x), float(y), float(patch), 0.0) for y in ys for x in xs]
 
 
-def dense_sift(images: np.ndarray, step: int = STEP, patch: int = PATCH, min_size: int = MIN_SIZE) -> list[np.ndarray]:
+def _textured(grey: np.ndarray, keypoints: list, patch: int, min_contrast: float) -> list:
+    """The keypoints whose ``patch`` × ``patch`` neighbourhood has a grey-level standard
+    deviation of at least ``min_contrast`` (SIFT normalises every descriptor to unit
+    length, so a flat patch with a faint ripple would otherwise look like a strong edge)."""
+    half = patch // 2
+    keep = []
+    for kp in keypoints:
+        x, y = int(round(kp.pt[0])), int(round(kp.pt[1]))
+        region = grey[max(y - half, 0): y + half, max(x - half, 0): x + half]
+        if region.size and float(region.std()) >= min_contrast:
+            keep.append(kp)
+    return keep
+
+
+def dense_sift(images: np.ndarray, step: int = STEP, patch: int = PATCH, min_size: int = MIN_SIZE,
+               min_contrast: float = MIN_CONTRAST) -> list[np.ndarray]:
     """Dense SIFT descriptors of each image: a list of n_i × 128 float32 arrays (see the
-    module docstring for the grid)."""
+    module docstring for the grid); flat patches (grey-level std below ``min_contrast``)
+    give no descriptor."""
     cv2 = _cv2()
     sift = cv2.SIFT_create()
     out = []
     for g in to_grey_uint8(images, min_size=min_size):
-        _, desc = sift.compute(g, dense_keypoints(g.shape, step, patch))
+        keypoints = _textured(g, dense_keypoints(g.shape, step, patch), patch, min_contrast)
+        desc = sift.compute(g, keypoints)[1] if keypoints else None
         out.append(np.zeros((0, 128), np.float32) if desc is None else np.asarray(desc, dtype=np.float32))
     return out
 

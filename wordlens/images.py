@@ -469,3 +469,14 @@ class ManifestImages:
             raise ValueError(f"image set {self.source.name!r}: cannot read {where}: {err}") from err
         return self.transform(img)
 
+
+
+def manifest_pixels(rows: pd.DataFrame, source: ImageSource, preprocessing: Any):
+    """The images of manifest rows in a model's pixel space: N × C × H × W in [0, 1]
+    (``preprocessing`` is a :class:`wordlens.models.Preprocessing`)."""
+    import torch
+
+    images = ManifestImages(rows.reset_index(drop=True), source, preprocessing.pixel_transform())
+    if len(images) == 0:
+        return torch.zeros((0, *preprocessing.input_shape))
+    return torch.stack([images[i] for i in range(len(images))])

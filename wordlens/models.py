@@ -446,3 +446,13 @@ def build_model(spec: ModelSpec, device: str | torch.device = "cpu") -> nn.Modul
     model.eval()
     model.requires_grad_(False)
     return model.to(device)
+
+
+def model_from_config(name: str, cfg: dict[str, Any], device: str = "auto") -> tuple[nn.Module, Preprocessing, torch.device]:
+    """The model of a workflow model config (eval mode, frozen), its preprocessing, and the
+    resolved device (``auto``: CUDA when present)."""
+    from wordlens.device import resolve_device
+
+    spec = ModelSpec.from_config(name, dict(cfg))
+    dev = resolve_device(device)
+    return build_model(spec, dev), resolve_preprocessing(spec), dev

@@ -96,6 +96,40 @@ def two_vs_two_table(layers: Sequence[str], blocks: Mapping[str, str], observed:
     return frame[list(TIDY_COLUMNS)]
 
 
+CLUSTERING_COLUMNS = ("model", "image_set", "reference", "layer", "layer_index", "block", "statistic", "value",
+                      "p", "q", "significant", "n_permutations", "n_concepts", "n_tests")
+#: The columns that make a BHY family of the clustering table (the layers of one curve).
+CLUSTERING_FAMILY = ("model", "image_set", "reference", "statistic")
+
+
+def clustering_table(layers: Sequence[str], blocks: Mapping[str, str], observed: Sequence[pd.DataFrame],
+                     nulls: Sequence[Mapping[str, Any]], model: str, image_set: str, reference: str,
+                     n_permutations: int, alpha: float) -> pd.DataFrame:
+    """The tidy agreement table of one (model, image set, reference taxonomy).
+
+    Parameters
+    ----------
+    observed
+        Per layer, a frame with columns statistic, value, n_concepts (one row per statistic).
+    nulls
+        Per layer, ``{"statistics": [...], "null": n_statistics × n}`` (:func:`load_null_chunks`).
+
+    Each statistic is tested against its own null, p = (1 + b) / (1 + n) with b the null
+    values ≥ the observed one; BHY across the layers of each statistic (one curve).
+    """
+    rows = []
+    for index, (layer, obs, null) in enumerate(zip(layers, observed, nulls)):
+        names = [str(x) for x in null["statistics"]]
+        for rec in obs.itertuples(index=False):
+            dist = np.asarray(null["null"])[names.index(rec.statistic)]
+            rows.append({"model": model, "image_set": image_set, "reference": reference, "layer": layer,
+                         "layer_index": index, "block": blocks.get(layer, ""), "statistic": rec.statistic,
+                         "value": rec.value, "p": _pvalue(rec.value, dist), "n_permutations": n_permutations,
+                         "n_concepts": int(rec.n_concepts)})
+    frame = bhy_by_family(pd.DataFrame(rows), alpha, family=CLUSTERING_FAMILY)
+    return frame[list(CLUSTERING_COLUMNS)]
+
+
 def block_means(values: Sequence[float], nulls: Sequence[np.ndarray], blocks: Sequence[str]
                 ) -> list[tuple[str, float, np.ndarray]]:
     """The average of a statistic over the layers of each block, and its null.

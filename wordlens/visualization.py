@@ -250,6 +250,17 @@ def fooling_pairs(class_indices: Sequence[int]) -> list[tuple[int, int]]:
     return [(s, idx[(i + 1) % len(idx)]) for i, s in enumerate(idx)] if len(idx) > 1 else []
 
 
+def fooling_shown(learning_rates: Sequence[float], flip_steps: Sequence[int]) -> int:
+    """Which learning rate a fooling panel shows: the smallest that flips the image (the
+    least visible perturbation that fools the network), else the largest (the strongest
+    try).  Returns its index in ``learning_rates``; a flip step of −1 means no flip."""
+    order = sorted(range(len(learning_rates)), key=lambda i: float(learning_rates[i]))
+    if not order:
+        raise ValueError("fooling needs at least one learning rate")
+    flipped = [i for i in order if int(flip_steps[i]) >= 0]
+    return flipped[0] if flipped else order[-1]
+
+
 def class_objectives(class_index: int, n_noise: int) -> tuple[list[str], list[list[Any]], list[str]]:
     """The activation-maximization runs of one class, optimised as one batch.
 
@@ -274,3 +285,18 @@ def class_objectives(class_index: int, n_noise: int) -> tuple[list[str], list[li
     objectives.append([Term("softmax", index=int(class_index))])
     starts = [f"noise {k}" for k in range(n_noise)] + ["image", "noise 0"]
     return labels, objectives, starts
+
+
+#: At most this many sampled images give the data set's channel mean and std.
+STATS_IMAGES = 256
+
+
+def data_stats(manifest: pd.DataFrame, source: Any, preprocessing: Any, max_images: int = STATS_IMAGES
+               ) -> tuple[list[float], list[float]]:
+    """The data set's channel mean and std in a model's pixel space, from the first
+    ``max_images`` sampled images (manifest order): the noise starts' and noise images'
+    statistics."""
+    from wordlens.images import manifest_pixels
+
+    rows = manifest.sort_values("row").head(max_images)
+    return channel_stats(manifest_pixels(rows, source, preprocessing).numpy())

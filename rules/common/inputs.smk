@@ -277,3 +277,74 @@ def get_run_concept_table(wildcards):
 def get_run_maximized_classes(wildcards):
     return [f"results/visualization/training/{wildcards.run}/class{c}.npz"
             for c in visual_classes(run_image_set(wildcards.run))]
+
+
+# ---------------------------------------------------------------------------------------
+# Clustering
+# ---------------------------------------------------------------------------------------
+def get_reference_kind(wildcards):
+    """``ds`` (a DS model's word vectors), ``wordnet`` or ``hierarchy`` (a file)."""
+    return wildcards.reference if wildcards.reference in TAXONOMY_REFERENCES else "ds"
+
+
+def get_reference_inputs(wildcards):
+    """What a reference taxonomy is built from, and the manifest (its concepts)."""
+    inputs = {"manifest": f"results/manifests/{wildcards.image_set}.parquet"}
+    kind = get_reference_kind(wildcards)
+    if kind == "ds":
+        inputs["concept_table"] = f"results/concepts/{wildcards.image_set}/{wildcards.reference}.parquet"
+    elif kind == "wordnet":
+        inputs["data_noun"] = f"{CLUSTERING['wordnet_root']}/dict/data.noun"
+    else:
+        inputs["hierarchy"] = IMAGE_SETS[wildcards.image_set]["hierarchy"]
+    return inputs
+
+
+def get_cluster_chunk_start(wildcards):
+    return cluster_chunks()[int(wildcards.chunk)][0]
+
+
+def get_cluster_chunk_stop(wildcards):
+    return cluster_chunks()[int(wildcards.chunk)][1]
+
+
+def get_cluster_layers(wildcards):
+    return cluster_layers(wildcards.model)
+
+
+def get_cluster_blocks(wildcards):
+    return cluster_blocks(wildcards.model)
+
+
+def get_cluster_permutations(wildcards):
+    return cluster_chunks()[-1][1]
+
+
+def get_clustering_results(wildcards):
+    """Every clustered layer's observed agreement and null chunks of one (model, image set, reference)."""
+    base = f"results/clustering/{wildcards.model}/{wildcards.image_set}/{wildcards.reference}"
+    layers = cluster_layers(wildcards.model)
+    return {
+        "observed": [f"{base}/{layer}/observed.parquet" for layer in layers],
+        "nulls": [f"{base}/{layer}/null/chunk{c}.npz" for layer in layers for c in range(len(cluster_chunks()))],
+    }
+
+
+def get_taxonomy_inputs(wildcards):
+    """A figure layer's representative vectors, its activations (the images' map) and the
+    concept names."""
+    return {
+        "vectors": f"results/clustering/{wildcards.model}/{wildcards.image_set}/{wildcards.layer}/vectors.npz",
+        "h5": f"results/activations/{wildcards.model}/{wildcards.image_set}/{wildcards.layer}.h5",
+        "manifest": f"results/manifests/{wildcards.image_set}.parquet",
+        "concept_table": get_first_concept_table(wildcards),
+    }
+
+
+def get_prediction_tree_layer(wildcards):
+    return prediction_tree_layer(wildcards.model)
+
+
+def get_prediction_tree_activations(wildcards):
+    layer = prediction_tree_layer(wildcards.model)
+    return f"results/activations/{wildcards.model}/{wildcards.image_set}/{layer}.h5"

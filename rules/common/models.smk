@@ -288,3 +288,110 @@ def visual_runs():
 def run_image_set(run):
     """The image set whose classes and real images the run's visualisations use."""
     return training_image_sets(run)[0]
+
+
+# ---------------------------------------------------------------------------------------
+# Clustering: which models, layers, references (DS models, WordNet, hierarchy files)
+# ---------------------------------------------------------------------------------------
+CLUSTERING = config["clustering"]
+#: reference names other than DS models (a DS model may not take them)
+TAXONOMY_REFERENCES = ("wordnet", "hierarchy")
+for _m in CLUSTERING["models"]:
+    if _m not in MODELS:
+        config_error(f"clustering.models names {_m!r}, not one of models {sorted(MODELS)}")
+for _d in CLUSTERING["ds_models"] or []:
+    if _d not in DS_MODELS:
+        config_error(f"clustering.ds_models names {_d!r}, not one of ds_models {sorted(DS_MODELS)}")
+for _d in DS_MODELS:
+    if CLUSTERING["models"] and _d in TAXONOMY_REFERENCES:
+        config_error(f"ds_models.{_d}: the name is reserved for the clustering branch's references; rename it")
+
+
+def cluster_models():
+    return list(CLUSTERING["models"])
+
+
+def cluster_ds_models():
+    return list(CLUSTERING["ds_models"] or DS_MODELS)
+
+
+@cache
+def _cluster_selection(model):
+    """(layers, figure layers, prediction-tree layer) of a clustered model."""
+    from wordlens.visualization import check_layer, spatial_layers
+
+    try:
+        if CLUSTERING["layers"]:
+            layers, blocks, shapes = _resolve(model_config(model), CLUSTERING["layers"])
+        else:
+            layers, blocks, shapes = _model_selection(model)
+        spatial = spatial_layers(layers, shapes)
+        figure_layers = CLUSTERING["figure_layers"] or [spatial[-1] if spatial else layers[-1]]
+        for layer in figure_layers:
+            if layer not in layers:
+                raise ValueError(f"clustering.figure_layers: {layer!r} is not one of the clustered layers {layers}")
+        tree_layer = CLUSTERING["prediction_trees"]["layer"]
+        if CLUSTERING["prediction_trees"]["classes"]:
+            if tree_layer is None:
+                if not spatial:
+                    raise ValueError("clustering.prediction_trees needs a layer with spatial extent; "
+                                     "name one in clustering.prediction_trees.layer")
+                tree_layer = spatial[-1]
+            _, _, tree_shapes = _resolve(model_config(model), [tree_layer])
+            check_layer(tree_layer, tree_shapes, "clustering.prediction_trees.layer")
+    except ValueError as err:
+        config_error(f"model {model!r}: {err}")
+    return layers, figure_layers, tree_layer, [blocks[layer] for layer in layers]
+
+
+def cluster_layers(model):
+    return _cluster_selection(model)[0]
+
+
+def cluster_figure_layers(model):
+    return _cluster_selection(model)[1]
+
+
+def prediction_tree_layer(model):
+    return _cluster_selection(model)[2]
+
+
+def cluster_blocks(model):
+    return _cluster_selection(model)[3]
+
+
+def cluster_references(image_set):
+    """Reference taxonomies of an image set: the DS models' word spaces, WordNet (classes
+    that are WordNet ids: kind imagenet) and the image set's hierarchy file."""
+    refs = cluster_ds_models()
+    if CLUSTERING["wordnet"] and IMAGE_SETS[image_set]["kind"] == "imagenet":
+        refs.append("wordnet")
+    if IMAGE_SETS[image_set].get("hierarchy"):
+        refs.append("hierarchy")
+    return refs
+
+
+def cluster_analyses():
+    """(model, image set, reference) triples of the clustering branch."""
+    return [(m, s, r) for m in cluster_models() for s in MODELS[m]["image_sets"] for r in cluster_references(s)]
+
+
+def cluster_chunks():
+    """[(start, stop), …] of the agreement nulls' permutation chunks."""
+    return chunk_bounds(CLUSTERING["n_permutations"] or STATS["n_permutations"],
+                        CLUSTERING["chunk_size"] or STATS["chunk_size"])
+
+
+def tree_classes(image_set):
+    """Class indices of the prediction trees of an image set."""
+    ids = class_ids_of(image_set)
+    out = []
+    for c in CLUSTERING["prediction_trees"]["classes"]:
+        if c not in ids:
+            config_error(f"clustering.prediction_trees.classes: {c!r} is not a class of image set {image_set!r}")
+        out.append(ids.index(c))
+    return out
+
+
+wildcard_constraints:
+    reference=_alternatives(list(DS_MODELS) + list(TAXONOMY_REFERENCES)),

@@ -79,6 +79,30 @@ def visualization_outputs():
     return out
 
 
+def clustering_tables():
+    return [f"results/tables/clustering/{m}/{s}/{r}.parquet" for m, s, r in cluster_analyses()]
+
+
+def clustering_outputs():
+    """Every tree, table and figure of the clustering branch."""
+    out = []
+    for m in cluster_models():
+        for s in MODELS[m]["image_sets"]:
+            for layer in cluster_layers(m):
+                out += [f"results/clustering/{m}/{s}/{layer}/tree.{ext}" for ext in ("nwk", "json")]
+            for layer in cluster_figure_layers(m):
+                out += [f"results/clustering/{m}/{s}/{layer}/{f}" for f in ("dendrogram.png", "mst.png", "umap.png")]
+                if CLUSTERING["noise_category"]:
+                    out += [f"results/clustering/{m}/{s}/{layer}/{f}" for f in ("dendrogram_noise.png", "mst_noise.png")]
+            for r in cluster_references(s):
+                out.append(f"results/clustering/references/{s}/{r}.nwk")
+            out += [f"results/clustering/{m}/{s}/trees/class{c}.png" for c in tree_classes(s)]
+        out.append(f"results/figures/clustering/{m}.png")
+    if cluster_models():
+        out.append("results/tables/clustering.parquet")
+    return out
+
+
 # The report's CSV tables and the tidy tables they are made from.
 REPORT_TABLE_SOURCES = {
     "concepts": "results/tables/concepts.parquet",
@@ -135,6 +159,7 @@ def get_final_output():
     out += adversarial_outputs()
     out += figure_outputs()
     out += visualization_outputs()
+    out += clustering_outputs()
     return out
 
 

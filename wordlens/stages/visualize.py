@@ -19,38 +19,27 @@ from wordlens import io as wio
 
 log = logging.getLogger(__name__)
 
-#: At most this many sampled images give the data set's channel mean and std.
-STATS_IMAGES = 256
-
 
 def _model(model_name: str, model: Mapping[str, Any], device: str):
     import torch
 
-    from wordlens.device import resolve_device
-    from wordlens.models import ModelSpec, build_model, resolve_preprocessing
+    from wordlens.models import model_from_config
 
     torch.manual_seed(0)
-    spec = ModelSpec.from_config(model_name, dict(model))
-    dev = resolve_device(device)
-    return build_model(spec, dev).eval(), resolve_preprocessing(spec), dev
+    return model_from_config(model_name, dict(model), device)
 
 
 def _pixels(rows: pd.DataFrame, source: Any, pre: Any):
     """The images of manifest rows in the model's pixel space (N × C × H × W, [0, 1])."""
-    import torch
+    from wordlens.images import manifest_pixels
 
-    from wordlens.images import ManifestImages
-
-    images = ManifestImages(rows.reset_index(drop=True), source, pre.pixel_transform())
-    if len(images) == 0:
-        return torch.zeros((0, *pre.input_shape))
-    return torch.stack([images[i] for i in range(len(images))])
+    return manifest_pixels(rows, source, pre)
 
 
 def _data_stats(manifest: pd.DataFrame, source: Any, pre: Any) -> tuple[list[float], list[float]]:
-    from wordlens.visualization import channel_stats
+    from wordlens.visualization import data_stats
 
-    return channel_stats(_pixels(manifest.sort_values("row").head(STATS_IMAGES), source, pre).numpy())
+    return data_stats(manifest, source, pre)
 
 
 def _actmax_config(actmax: Sequence[Sequence[Any]], seed: int):
@@ -211,7 +200,7 @@ def fool_images(*, manifest: str, model_name: str, model: Mapping[str, Any], ima
         frame.insert(0, "source_class", ids[src])
         frame.insert(0, "image_id", reps.at[src, "image_id"])
         frames.append(frame)
-        k = len(learning_rates) // 2  # the middle learning rate is shown
+        k = visualization.fooling_shown(learning_rates, result.flip_step[0])
         shown["source"].append(pixels[0].numpy())
         shown["fooled"].append(result.images[0, k].numpy())
         shown["diff"].append(result.diff[0, k].numpy())
