@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=64, help="image side in pixels (default 64)")
     parser.add_argument("--batch", type=int, default=4, help="objectives optimised as one batch (default 4)")
     parser.add_argument("--steps", type=int, default=20, help="gradient steps per run (default 20)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each (interleaved; median)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs of each (interleaved; median)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--strict", action="store_true", help="exit 1 if the target is missed")
     parser.add_argument("--out", type=Path, default=HERE / "out" / "actmax.json")
@@ -117,11 +117,16 @@ def main(argv: list[str] | None = None) -> int:
         run_actmax()
         timed.append(time.perf_counter() - t0)
     b, a = float(np.median(base)), float(np.median(timed))
-    ratio = a / b
-    print(f"  bare loop:                  {b:8.3f} s   ({b / args.steps * 1e3:.1f} ms/step)")
+    # The ratio of each adjacent (bare, actmax) pair, then the median: a burst of load from
+    # other processes hits both runs of a pair, not one side of a ratio of medians.
+    ratio = float(np.median(np.asarray(timed) / np.asarray(base)))
+    ratio_min = min(timed) / min(base)
+    print(f"  bare loop:                  {b:8.3f} s   ({b / args.steps * 1e3:.1f} ms/step; "
+          f"median of {args.repeats})")
     print(f"  activation_maximization:    {a:8.3f} s   ({a / args.steps * 1e3:.1f} ms/step)")
     print(f"  max |difference| of the images: {agree:.2e}")
-    print(f"  ratio actmax / bare loop:   {ratio:8.3f}x   (target <= 1.3x)")
+    print(f"  ratio actmax / bare loop:   {ratio:8.3f}x   (median of the pairs' ratios; target <= 1.3x)")
+    print(f"  ratio of the fastest runs:  {ratio_min:8.3f}x")
     ok = ratio <= 1.3 and agree < 1e-3
     print("\nall targets met" if ok else "\nTARGET MISSED")
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -129,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         "model": "resnet18", "size": args.size, "batch": args.batch, "steps": args.steps,
         "device": str(device), "threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
-        "bare_s": b, "actmax_s": a, "ratio": ratio, "max_abs_difference": agree, "targets_met": ok,
-        "bare_runs_s": base, "actmax_runs_s": timed,
+        "bare_s": b, "actmax_s": a, "ratio": ratio, "ratio_fastest": ratio_min, "max_abs_difference": agree,
+        "targets_met": ok, "bare_runs_s": base, "actmax_runs_s": timed,
     }
     args.out.write_text(json.dumps(record, indent=2) + "\n")
     print(f"written {args.out}")

@@ -61,6 +61,15 @@ def images(n: int, seed: int = 1, h: int = H, w: int = W) -> torch.Tensor:
     return torch.rand((n, 3, h, w), generator=torch.Generator().manual_seed(seed))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The models here are tiny: one thread is as fast, and steadier on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def net() -> TinyNet:
     return TinyNet().eval()

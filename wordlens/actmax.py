@@ -51,6 +51,17 @@ OPTIMIZERS = ("adam", "normalized")
 Normalize = Callable[[torch.Tensor], torch.Tensor]
 
 
+def _integer(name: str, value: Any, low: int | None) -> int:
+    """``value`` as an int (an integral float is accepted), ≥ ``low``; else a ValueError naming ``name``."""
+    try:
+        ok = not isinstance(value, (bool, np.bool_)) and float(value) == int(value)
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok or (low is not None and int(value) < low):
+        raise ValueError(f"{name} must be an integer{'' if low is None else f' ≥ {low}'}; got {value!r}")
+    return int(value)
+
+
 # --------------------------------------------------------------------------------------
 # Objectives
 # --------------------------------------------------------------------------------------
@@ -924,17 +935,6 @@ class FoolingResult:
             "target_class": self.target_class,
             "fooled": self.final_pred.reshape(-1) == self.target_class,
         })
-
-
-def _integer(name: str, value: Any, low: int | None) -> int:
-    """``value`` as an int (an integral float is accepted), ≥ ``low``; else a ValueError naming ``name``."""
-    try:
-        ok = not isinstance(value, (bool, np.bool_)) and float(value) == int(value)
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok or (low is not None and int(value) < low):
-        raise ValueError(f"{name} must be an integer{'' if low is None else f' ≥ {low}'}; got {value!r}")
-    return int(value)
 
 
 def fool(

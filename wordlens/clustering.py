@@ -211,12 +211,19 @@ def representative_vectors(
 
     # All rows read at once, sorted and distinct (h5py needs increasing indices).
     union, inverse = np.unique(np.concatenate(rows), return_inverse=True)
+    inverse = inverse.ravel()
     contiguous = union.size == union[-1] - union[0] + 1
     selector: slice | np.ndarray = slice(int(union[0]), int(union[-1]) + 1) if contiguous else union
-    counts = np.array([r.size for r in rows])
-    order = inverse  # positions in the block of every concept's rows, concept after concept
-    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    in_order = order.size == union.size and np.array_equal(order, np.arange(union.size))
+    # Where each concept's rows sit in the block read: a slice (a view, no copy) when
+    # they are consecutive there, else an index array (a copy of only its rows).
+    where: list[slice | np.ndarray] = []
+    start = 0
+    for r in rows:
+        pos = inverse[start:start + r.size]
+        start += r.size
+        consecutive = pos.size == 1 or bool(np.all(np.diff(pos) == 1))
+        where.append(slice(int(pos[0]), int(pos[0]) + pos.size) if consecutive else pos)
+    counts = np.array([r.size for r in rows], dtype=np.float64)
 
     block = int(block_features)
     chunks = getattr(dset, "chunks", None)
@@ -224,18 +231,20 @@ def representative_vectors(
         block -= block % chunks[1]
 
     out = np.zeros((w, n_out), dtype=np.float64)
+    means = np.empty((w, min(block, n_features)), dtype=np.float64) if channel_mean else None
     for a in range(0, n_features, block):
         b = min(n_features, a + block)
         data = np.asarray(dset[selector, a:b])
         if data.shape != (union.size, b - a):
             raise ValueError(f"activations[rows, {a}:{b}] returned shape {data.shape}, expected {(union.size, b - a)}")
-        if not in_order:
-            data = data[order]
-        means = np.add.reduceat(data, offsets, axis=0, dtype=np.float64)
-        means /= counts[:, None]
+        target = means[:, : b - a] if channel_mean else out[:, a:b]
+        for c, sel in enumerate(where):
+            # Summed in float64 without a float64 copy of the block.
+            np.add.reduce(data[sel], axis=0, dtype=np.float64, out=target[c])
+        target /= counts[:, None]
         del data
-        if not np.isfinite(means).all():
-            c, f = np.argwhere(~np.isfinite(means))[0]
+        if not np.isfinite(target).all():
+            c, f = np.argwhere(~np.isfinite(target))[0]
             raise ValueError(
                 f"{_concept_label(int(c), names)}: the mean activation of feature {a + int(f)} is not finite; "
                 "activations must be finite"
@@ -243,9 +252,7 @@ def representative_vectors(
         if channel_mean:
             channel = np.arange(a, b) // spatial
             starts = np.flatnonzero(np.r_[True, channel[1:] != channel[:-1]])
-            out[:, channel[0]:channel[-1] + 1] += np.add.reduceat(means, starts, axis=1)
-        else:
-            out[:, a:b] = means
+            out[:, channel[0]:channel[-1] + 1] += np.add.reduceat(target, starts, axis=1)
     if channel_mean:
         out /= spatial
     return out
@@ -416,11 +423,12 @@ def dai_hierarchy(D: np.ndarray, method: str = "weighted") -> np.ndarray:
 def minimum_spanning_tree(D: np.ndarray) -> list[tuple[int, int, float]]:
     """Minimum spanning tree of the dense graph whose edge (i, j) has weight ``D[i, j]`` (Dai Fig. 8).
 
-    ``scipy.sparse.csgraph`` reads a zero entry of a dense matrix as "no edge"; a
-    zero distance between two distinct concepts is a real edge of weight 0 here, so
-    such entries are replaced by the smallest positive float (5e-324) before the MST
-    is computed — that keeps every edge and the order of all weights — and the
-    returned weights are the original ones.
+    ``scipy.sparse.csgraph`` reads a dense matrix's zero entries — and, through
+    ``numpy.ma.masked_values``, any entry within 1e-8 of zero — as "no edge".  A zero
+    or tiny distance between two distinct concepts is a real edge here, so the MST
+    is computed on the ranks of the off-diagonal distances (1, 2, …; equal distances
+    share a rank).  An MST depends only on the order of the weights, so this is the
+    MST of D, with every edge kept; the returned weights are the original ones.
 
     Parameters
     ----------
@@ -435,9 +443,11 @@ def minimum_spanning_tree(D: np.ndarray) -> list[tuple[int, int, float]]:
     from scipy.sparse.csgraph import minimum_spanning_tree as csgraph_mst
 
     M = _as_distance_matrix(D)
-    W = M.copy()
-    off = ~np.eye(M.shape[0], dtype=bool)
-    W[off & (W == 0.0)] = np.nextafter(0.0, 1.0)
+    w = M.shape[0]
+    iu = np.triu_indices(w, 1)
+    ranks = np.unique(M[iu], return_inverse=True)[1].ravel() + 1.0
+    W = np.zeros_like(M)
+    W[iu] = ranks
     tree = csgraph_mst(W).tocoo()
     edges = sorted(
         ((min(int(i), int(j)), max(int(i), int(j))) for i, j in zip(tree.row, tree.col)),
@@ -702,9 +712,12 @@ def agreement_null(
         denom = math.sqrt(_pairs(np.bincount(a, minlength=ka)) * _pairs(np.bincount(b, minlength=kb)))
         fm_parts.append((a, b, ka, kb, denom))
     out = np.empty((stop - start, 1 + len(cuts)), dtype=np.float64)
+    rows_buf, both_buf = np.empty_like(Cc), np.empty_like(Cc)  # reused: no page faults per permutation
     for row, p in enumerate(range(start, stop)):
         perm = permutation(w, seed, p)
-        out[row, 0] = float(np.einsum("ij,ij->", Cc[np.ix_(perm, perm)], Rc))
+        np.take(Cc, perm, axis=0, out=rows_buf)
+        np.take(rows_buf, perm, axis=1, out=both_buf)  # C[π][:, π]
+        out[row, 0] = float(np.einsum("ij,ij->", both_buf, Rc))
         for col, (a, b, ka, kb, denom) in enumerate(fm_parts, start=1):
             tp = _pairs(np.bincount(a[perm] * kb + b, minlength=ka * kb))
             out[row, col] = 0.0 if tp == 0.0 else tp / denom

@@ -12,9 +12,12 @@ categories still gets a map.  With a fixed ``seed`` UMAP runs single-threaded an
 deterministic on one machine (numba's floating point may differ across CPUs); PCA is
 deterministic everywhere (component signs fixed).
 
-``umap-learn`` compiles its kernels with numba on first use (about 10–20 s per fresh
-process; numba caches them beside the package or in ``NUMBA_CACHE_DIR``).  It is imported
-only when ``method="umap"``.
+Up to :data:`EXACT_KNN_MAX` points UMAP is handed exact nearest neighbours (brute force,
+scikit-learn; 5000 × 2048 takes a few seconds) rather than building its approximate
+NN-descent graph: exact, and it spares pynndescent's numba compilation, which costs
+about 40 s in every fresh process.  ``umap-learn`` still compiles its own kernels with
+numba on first use (about 10–15 s per fresh process), so embed many layers in one
+process.  It is imported only when ``method="umap"``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ __all__ = ["embed_2d", "METHODS", "MIN_UMAP_POINTS"]
 
 METHODS = ("umap", "tsne", "pca")
 MIN_UMAP_POINTS = 4  # below: PCA (UMAP's spectral init and k-NN graph need a few points)
+EXACT_KNN_MAX = 10_000  # up to here UMAP gets exact neighbours (brute force) instead of NN-descent
+_EXACT_METRICS = ("euclidean", "cosine", "manhattan", "chebyshev", "correlation")
 
 
 def _check(X: np.ndarray) -> np.ndarray:
@@ -58,10 +63,13 @@ def _pca_2d(X: np.ndarray) -> np.ndarray:
     if n < 2:
         return out
     Xc = X - X.mean(axis=0)
+    from scipy.linalg import eigh
+
     small = Xc @ Xc.T if n <= d else Xc.T @ Xc
-    w, v = np.linalg.eigh(small)  # ascending
+    m = small.shape[0]
+    w, v = eigh(small, subset_by_index=[max(0, m - 2), m - 1])  # the two largest, ascending
     w, v = w[::-1], v[:, ::-1]
-    tol = max(w.max(initial=0.0), 0.0) * max(n, d) * np.finfo(float).eps * 10
+    tol = max(float(np.trace(small)), 0.0) * max(n, d) * np.finfo(float).eps * 10
     k = min(2, int((w > tol).sum()))
     for j in range(k):
         score = v[:, j] * np.sqrt(w[j]) if n <= d else Xc @ v[:, j]
@@ -70,18 +78,33 @@ def _pca_2d(X: np.ndarray) -> np.ndarray:
     return out
 
 
+def _exact_knn(X: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k nearest rows (itself first), by brute force (scikit-learn)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric=metric).fit(X)
+    dist, idx = nn.kneighbors(X)
+    return idx.astype(np.int32), dist.astype(np.float32)
+
+
 def _umap(X: np.ndarray, seed: int, n_neighbors: int, metric: str, min_dist: float) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ParametricUMAP.*", category=ImportWarning)
         import umap  # numba-compiled; lazily imported (slow first import)
 
+    kw = {}
+    if X.shape[0] <= EXACT_KNN_MAX and metric in _EXACT_METRICS:
+        idx, dist = _exact_knn(X, n_neighbors, metric)
+        kw["precomputed_knn"] = (idx, dist, None)
     with warnings.catch_warnings():
         # "n_jobs value 1 overridden to 1 by setting random_state": that is the point of the seed.
         warnings.filterwarnings("ignore", message=".*n_jobs.*overridden.*", category=UserWarning)
         # Few points: UMAP's spectral init may fall back to random init (still seeded).
         warnings.filterwarnings("ignore", message=".*[Ss]pectral initialisation failed.*")
+        # Exact neighbours come without a search index: UMAP.transform of new points is off (unused).
+        warnings.filterwarnings("ignore", message=".*knn_search_index.*", category=UserWarning)
         reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist, metric=metric,
-                            random_state=seed, transform_seed=seed, n_jobs=1)
+                            random_state=seed, transform_seed=seed, n_jobs=1, **kw)
         Y = reducer.fit_transform(X)
     return np.asarray(Y, dtype=np.float64)
 
