@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-HERE = Path(__file__).resolve().parent
+from wordlens import clustering as cl
+from wordlens import stats
 
-from wordlens import clustering as cl  # noqa: E402
-from wordlens import stats  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 #: Layer shapes (C, H, W) of increasing width: 50,176, 200,704 and 802,816 features
 #: (the last is ResNet-18's conv1 output at 224 × 224).
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {'shape':>14} {'features':>9} {'rows MiB':>9} {'flat peak':>10} {'chan peak':>10} "
               f"{'flat s':>7} {'chan s':>7}")
         for r in memory:
-            print(f"  {str(tuple(r['shape'])):>14} {r['features']:>9,} {r['rows_read_mib']:>9.1f} "
+            print(f"  {tuple(r['shape'])!s:>14} {r['features']:>9,} {r['rows_read_mib']:>9.1f} "
                   f"{r['flat_peak_mib'] - r['flat_output_mib']:>7.1f} MiB {r['channel_mean_peak_mib']:>6.1f} MiB "
                   f"{r['flat_s']:>7.2f} {r['channel_mean_s']:>7.2f}")
         print("  (flat peak excludes the w x features output itself)")

@@ -9,6 +9,7 @@ rule cluster_layer:
     input:
         manifest="results/manifests/{image_set}.parquet",
         h5="results/activations/{model}/{image_set}/{layer}.h5",
+        concept_table=get_first_concept_table,  # readable names in the trees
     output:
         vectors="results/clustering/{model}/{image_set}/{layer}/vectors.npz",
         newick="results/clustering/{model}/{image_set}/{layer}/tree.nwk",
@@ -60,8 +61,6 @@ rule build_reference:
         json="results/clustering/references/{image_set}/{reference}.json",
     params:
         kind=get_reference_kind,
-        image_set=get_image_set_config,
-        class_file=get_class_file,
         distance=CLUSTERING["distance"],
         tree_distance=CLUSTERING["tree_distance"],
         linkage=CLUSTERING["linkage"],
@@ -86,7 +85,6 @@ rule score_clustering:
     output:
         observed="results/clustering/{model}/{image_set}/{reference}/{layer}/observed.parquet",
     params:
-        distance=CLUSTERING["distance"],
         linkage=CLUSTERING["linkage"],
         cuts=CLUSTERING["cuts"],
     log:
@@ -110,7 +108,6 @@ rule permute_clustering:
     output:
         null="results/clustering/{model}/{image_set}/{reference}/{layer}/null/chunk{chunk}.npz",
     params:
-        distance=CLUSTERING["distance"],
         linkage=CLUSTERING["linkage"],
         cuts=CLUSTERING["cuts"],
         start=get_cluster_chunk_start,
@@ -177,8 +174,8 @@ rule concat_clustering:
 
 rule plot_clustering:
     input:
-        table="results/tables/clustering.parquet",
-        two_vs_two="results/tables/two_vs_two.parquet",
+        tables=get_model_clustering_tables,
+        two_vs_two=get_model_two_vs_two_tables,
     output:
         png=report(
             "results/figures/clustering/{model}.png",
@@ -259,9 +256,8 @@ rule plot_taxonomy:
             labels={"model": "{model}", "layer": "{layer}", "figure": "UMAP"},
         ),
         mst_svg="results/clustering/{model}/{image_set}/{layer}/mst.svg",
+        dendrogram_pdf="results/clustering/{model}/{image_set}/{layer}/dendrogram.pdf",  # every page
     params:
-        distance=CLUSTERING["distance"],
-        linkage=CLUSTERING["linkage"],
         max_leaves=CLUSTERING["max_leaves"],
         seed=CLUSTERING["seed"],
     log:
@@ -273,7 +269,7 @@ rule plot_taxonomy:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../envs/stats.yaml"
+        "../envs/clustering.yaml"
     script:
         "../scripts/plot_taxonomy.py"
 
@@ -299,6 +295,7 @@ rule plot_noise_taxonomy:
             labels={"model": "{model}", "layer": "{layer}", "figure": "minimum spanning tree with noise"},
         ),
         mst_svg="results/clustering/{model}/{image_set}/{layer}/mst_noise.svg",
+        dendrogram_pdf="results/clustering/{model}/{image_set}/{layer}/dendrogram_noise.pdf",  # every page
     params:
         distance=CLUSTERING["distance"],
         linkage=CLUSTERING["linkage"],
@@ -312,7 +309,7 @@ rule plot_noise_taxonomy:
         mem_mb=2000,
         runtime=10,
     conda:
-        "../envs/stats.yaml"
+        "../envs/clustering.yaml"
     script:
         "../scripts/plot_noise_taxonomy.py"
 
@@ -346,6 +343,6 @@ rule grow_prediction_tree:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../envs/stats.yaml"
+        "../envs/clustering.yaml"
     script:
         "../scripts/grow_prediction_tree.py"

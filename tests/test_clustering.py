@@ -97,7 +97,7 @@ def brute_force_mst(D: np.ndarray) -> tuple[float, set]:
     for subset in itertools.combinations(all_edges, n - 1):
         root = list(range(n))
 
-        def find(x):
+        def find(x, root=root):
             while root[x] != x:
                 x = root[x]
             return x
@@ -309,9 +309,8 @@ def test_representative_vectors_errors(activation_file):
     bad[7, 5] = np.nan
     with pytest.raises(ValueError, match=r"concept 2: the mean activation of feature 5 is not finite"):
         cl.representative_vectors(bad, CONCEPT_ROWS)
-    with h5py.File(path, "r") as f:
-        with pytest.raises(ValueError, match="has 18 features"):
-            cl.representative_vectors(f["activations"], CONCEPT_ROWS, shape=(18,))
+    with h5py.File(path, "r") as f, pytest.raises(ValueError, match="has 18 features"):
+        cl.representative_vectors(f["activations"], CONCEPT_ROWS, shape=(18,))
 
 
 def test_add_noise_category():
@@ -564,6 +563,14 @@ def test_to_newick_round_trip():
     assert sorted(leaves) == sorted(names)
 
 
+def test_to_newick_deep_tree():
+    w = 2000  # a caterpillar 1999 levels deep: no recursion limit
+    Z = np.array([[i if i == 0 else w + i - 1, i + 1, i + 1.0, i + 2] for i in range(w - 1)], dtype=float)
+    Z[0, :2] = [0, 1]
+    text = cl.to_newick(Z, [f"n{i}" for i in range(w)])
+    assert text.startswith("(" * (w - 1) + "n0:1.0,n1:1.0):1.0,n2:2.0):1.0,") and text.endswith(f",n{w - 1}:{w - 1.0!r});")
+
+
 def test_to_json():
     Z = np.array([[0, 1, 1.0, 2], [2, 3, 2.5, 3]])
     assert cl.to_json(Z, ["a", "b", "c"]) == {
@@ -662,10 +669,11 @@ def prediction_tree_literal(X: np.ndarray):
     return merges
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_prediction_tree_matches_literal_transcription(seed):
+@pytest.mark.parametrize(("seed", "shape"), [(0, (9, 6, 3, 3)), (1, (9, 6, 3, 3)), (2, (9, 6, 3, 3)),
+                                             (3, (16, 10, 2, 2)), (4, (25, 4, 3, 3))])
+def test_prediction_tree_matches_literal_transcription(seed, shape):
     rng = np.random.default_rng(seed)
-    X = np.maximum(0.0, rng.normal(size=(9, 6, 3, 3)))  # ReLU-like maps
+    X = np.maximum(0.0, rng.normal(size=shape))  # ReLU-like maps
     nodes = cl.prediction_tree(X)
     merges = [(tuple(n["children"]), n["critical_filter"], n["filters"]) for n in nodes if n["kind"] == "merge"]
     assert merges == prediction_tree_literal(X)

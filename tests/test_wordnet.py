@@ -212,7 +212,7 @@ def test_hex_word_count(tmp_path):
 
 
 def tampered(tmp_path: Path, key: str, old: bytes, new: bytes) -> Path:
-    data, index, offsets = make_database()
+    data, _index, offsets = make_database()
     end = data.index(b"\n", offsets[key])
     line = data[offsets[key]:end]
     assert old in line
@@ -321,6 +321,16 @@ def test_wup_tie_break_without_names(hyp):
     assert dist("dog", "house_cat", hyp, "wup") == pytest.approx(1 - 10 / 12)
 
 
+def test_wup_subsumer_by_max_depth(hyp):
+    names = wn.read_synset_names(FIXTURE)
+    # Lassie / puppy: dog (max_depth 6) instead of canine (5): D 7, lengths 1 + 1
+    assert dist("Lassie", "puppy", hyp, "wup", names) == pytest.approx(1 - 12 / 16)
+    d = wn.tree_distances([OFF["Lassie"], OFF["puppy"]], hyp, "wup", names=names, lcs="max_depth")
+    assert d[0, 1] == pytest.approx(1 - 14 / 16)
+    with pytest.raises(ValueError, match="lcs must be"):
+        wn.tree_distances([OFF["dog"]], hyp, "wup", lcs="deepest")
+
+
 def test_distance_matrix(hyp):
     keys = ["dog", "cat", "puppy", "car", "dog", "Lassie", "entity"]
     for measure in wn.MEASURES:
@@ -352,13 +362,13 @@ def test_wnid_distances():
 # nltk's WordNetCorpusReader on the fixture (only nltk's own files added, in a temporary copy)
 # --------------------------------------------------------------------------------------
 
-LEXNAMES = ("adj.all adj.pert adv.all noun.Tops noun.act noun.animal noun.artifact noun.attribute noun.body "
-            "noun.cognition noun.communication noun.event noun.feeling noun.food noun.group noun.location "
-            "noun.motive noun.object noun.person noun.phenomenon noun.plant noun.possession noun.process "
-            "noun.quantity noun.relation noun.shape noun.state noun.substance noun.time verb.body verb.change "
-            "verb.cognition verb.communication verb.competition verb.consumption verb.contact verb.creation "
-            "verb.emotion verb.motion verb.perception verb.possession verb.social verb.stative verb.weather "
-            "adj.ppl").split()
+LEXNAMES = ["adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact",
+    "noun.attribute", "noun.body", "noun.cognition", "noun.communication", "noun.event", "noun.feeling", "noun.food",
+    "noun.group", "noun.location", "noun.motive", "noun.object", "noun.person", "noun.phenomenon", "noun.plant",
+    "noun.possession", "noun.process", "noun.quantity", "noun.relation", "noun.shape", "noun.state",
+    "noun.substance", "noun.time", "verb.body", "verb.change", "verb.cognition", "verb.communication",
+    "verb.competition", "verb.consumption", "verb.contact", "verb.creation", "verb.emotion", "verb.motion",
+    "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather", "adj.ppl"]
 
 
 def nltk_reader(dict_dir: Path, tmp: Path, monkeypatch):
@@ -396,7 +406,8 @@ def test_against_nltk_on_the_fixture(tmp_path, monkeypatch, hyp):
     path = wn.tree_distances(offsets, hyp, "path")
     wup = wn.tree_distances(offsets, hyp, "wup", names=names)
     for i, s in enumerate(synsets):
-        assert (s.min_depth(), s.max_depth()) == (wn.synset_depth(offsets[i], hyp), wn.synset_depth(offsets[i], hyp, "max"))
+        depths = (wn.synset_depth(offsets[i], hyp), wn.synset_depth(offsets[i], hyp, "max"))
+        assert (s.min_depth(), s.max_depth()) == depths, s
         for j, t in enumerate(synsets):
             if i != j:
                 assert path[i, j] == s.shortest_path_distance(t), (s, t)
@@ -543,6 +554,18 @@ def test_real_wordnet(real):
     assert wn.tree_distances([DOG, CAT], hyp)[0, 1] == 4  # dog -> canine -> carnivore <- feline <- cat
     # carnivore's max_depth is 11, so D = 12: wup = 24 / (4 + 24), nltk's 0.857142...
     assert wn.tree_distances([DOG, CAT], hyp, "wup", names=names)[0, 1] == pytest.approx(1 - 24 / 28)
+
+
+def test_real_wup_subsumers_of_dog_breeds(real):
+    terriers = ["n02093256", "n02093647"]  # Staffordshire bullterrier, Bedlington terrier
+    nltk_like = wn.wnid_distances(terriers, real, "wup")[0, 1]
+    deepest = wn.wnid_distances(terriers, real, "wup", lcs="max_depth")[0, 1]
+    hyp, names = wn.read_hypernyms(real), wn.read_synset_names(real)
+    pair = [wn.wnid_to_offset(w) for w in terriers]
+    assert [names[o] for o in wn.lowest_common_hypernyms(*pair, hyp, use_min_depth=True, names=names)] == [
+        "canine.n.02"]  # min_depth 12, deeper than dog.n.01's 8 (through domestic_animal.n.01)
+    assert [names[o] for o in wn.lowest_common_hypernyms(*pair, hyp, names=names)] == ["terrier.n.01"]
+    assert deepest < nltk_like
 
 
 def test_real_imagenet_classes(real):

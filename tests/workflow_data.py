@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import struct
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def tiny_workdir(wd: Path, *, with_training: bool = True) -> Path:
         "device": "cpu",
         "image_sets": {
             "folders": {"kind": "imagefolder", "root": "resources/folders", "split": "val"},
-            "fm_test": {"kind": "fashion_mnist", "root": "resources/fashion-mnist", "split": "test"},
+            "fm_test": {"kind": "fashion_mnist", "root": "resources/fashion-mnist", "split": "test",
+                        "hierarchy": "resources/fm_hierarchy.tsv"},
             "fm_train": {"kind": "fashion_mnist", "root": "resources/fashion-mnist", "split": "train"},
         },
         "sampling": {"images_per_concept": 3, "seed": 0},
@@ -70,11 +72,15 @@ def tiny_workdir(wd: Path, *, with_training: bool = True) -> Path:
                             "image_sets": ["fm_test"]}},
             "layers": ["preset:paper"],
         },
+        "clustering": {"models": ["frac"], "cuts": [2, 4], "noise_images": 10,
+                       "prediction_trees": {"classes": ["Trouser", "Bag"]}},
         "visualization": {"models": ["frac"], "channels": 3, "max_classes": 3, "images": 3, "examples": 4,
                           "noise_images": 10, "mistakes": 4, "attacks": 2, "starts": 1, "actmax": {"steps": 10},
                           "fooling": {"learning_rates": [0.01, 0.1], "steps": 5}},
     }
+    shutil.copy(REPO / "data" / "fashion_mnist_hierarchy.tsv", wd / "resources" / "fm_hierarchy.tsv")
     if not with_training:
+        del config["clustering"]
         del config["visualization"]
         del config["training"]
         del config["models"]["frac"]

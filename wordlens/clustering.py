@@ -134,7 +134,9 @@ def representative_vectors(
     The rows of all concepts are read together in blocks of ``block_features``
     features (``dset[rows, a:b]``), so peak memory is O(n_rows × block_features +
     w × d_out) — n_rows the number of distinct rows of all concepts, d_out the output
-    width — whatever the width of the layer.  Sums are accumulated in float64.
+    width — whatever the width of the layer: one block in the file's dtype, plus
+    (with ``channel_mean``) the w × block float64 block means, plus the output.  Sums
+    are accumulated in float64 without a float64 copy of the block.
 
     Parameters
     ----------
@@ -186,7 +188,9 @@ def representative_vectors(
     if names is not None:
         names = [str(n) for n in names]
         if len(names) != len(rows_per_concept):
-            raise ValueError(f"names has {len(names)} entries but rows_per_concept has {len(rows_per_concept)} concepts")
+            raise ValueError(
+                f"names has {len(names)} entries but rows_per_concept has {len(rows_per_concept)} concepts"
+            )
     w = len(rows_per_concept)
     if w < 3:
         raise ValueError(f"representative vectors need at least 3 concepts to cluster; got {w}")
@@ -205,7 +209,9 @@ def representative_vectors(
                 f"layer shape {shape} has {math.prod(shape)} features but the activations have {n_features}"
             )
     if channel_mean and shape is None:
-        raise ValueError("channel_mean=True needs the layer shape (C, H, W): pass shape= or use a file with layer_shape")
+        raise ValueError(
+            "channel_mean=True needs the layer shape (C, H, W): pass shape= or use a file with layer_shape"
+        )
     spatial = math.prod(shape[1:]) if channel_mean else 1
     n_out = n_features // spatial
 
@@ -450,7 +456,7 @@ def minimum_spanning_tree(D: np.ndarray) -> list[tuple[int, int, float]]:
     W[iu] = ranks
     tree = csgraph_mst(W).tocoo()
     edges = sorted(
-        ((min(int(i), int(j)), max(int(i), int(j))) for i, j in zip(tree.row, tree.col)),
+        ((min(int(i), int(j)), max(int(i), int(j))) for i, j in zip(tree.row, tree.col, strict=True)),
         key=lambda e: (M[e], e),
     )
     if len(edges) != M.shape[0] - 1:  # cannot happen for a dense graph
@@ -707,7 +713,7 @@ def agreement_null(
     layer_labels = [_cut_labels(Z_layer, k) for k in cuts]
     ref_labels = [_cut_labels(Z_ref, k) for k in cuts]
     fm_parts = []
-    for a, b in zip(layer_labels, ref_labels):
+    for a, b in zip(layer_labels, ref_labels, strict=True):
         ka, kb = int(a.max()) + 1, int(b.max()) + 1
         denom = math.sqrt(_pairs(np.bincount(a, minlength=ka)) * _pairs(np.bincount(b, minlength=kb)))
         fm_parts.append((a, b, ka, kb, denom))
@@ -752,7 +758,7 @@ def agreement_pvalues(observed: Mapping[str, float], null: np.ndarray) -> dict[s
             f"null must be n_permutations × {len(keys)} (one column per statistic {keys}); got shape {nul.shape}"
         )
     p = permutation_pvalue(np.array([observed[k] for k in keys], dtype=np.float64), nul.T)
-    return {k: float(v) for k, v in zip(keys, np.atleast_1d(p))}
+    return {k: float(v) for k, v in zip(keys, np.atleast_1d(p), strict=True)}
 
 
 # --------------------------------------------------------------------------------------
@@ -819,6 +825,11 @@ def to_json(Z: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
     concept name for a leaf and None for an internal node, ``height`` its merge
     height (0 for leaves), ``count`` its number of leaves, ``children`` the two child
     nodes in linkage-row order (empty for a leaf).  The root is returned.
+
+    Built without recursion, but the nesting is as deep as the tree: ``json.dumps``
+    (recursive) manages depths up to about 300 under Python's default recursion
+    limit; average-linkage hierarchies of the papers' 838 concepts are 15–40 deep.
+    :func:`to_newick` has no depth limit.
     """
     w, names = _tree_nodes(Z, names)
     Z = np.asarray(Z, dtype=np.float64)
@@ -840,13 +851,6 @@ def to_json(Z: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------
 # Algorithm 2: filter-wise prediction tree
 # --------------------------------------------------------------------------------------
-
-
-def _cos(x: np.ndarray, y: np.ndarray) -> float:
-    nx, ny = float(np.linalg.norm(x)), float(np.linalg.norm(y))
-    if nx == 0.0 or ny == 0.0:
-        return 0.0
-    return float(np.clip(x @ y / (nx * ny), -1.0, 1.0))
 
 
 def _masked_cos(dot: np.ndarray, uu: np.ndarray, vv: np.ndarray) -> np.ndarray:
@@ -902,7 +906,8 @@ def prediction_tree(feature_maps: np.ndarray, min_images: int = 2) -> list[dict[
           lowers the masked cosine most — the filter that most supports the two
           nodes' similarity.  A cosine with a zero masked vector is taken as 0;
           when the denominator is 0 the numerator alone is minimised.  Ties go to
-          the lowest filter index.
+          the lowest filter index.  (An all-zero map likewise has cosine 0, i.e.
+          distance ½, to every node.)
         - If ``u.filters ∩ v.filters`` is empty there is no critical filter
           (``critical_filter`` None) and s has no reachable filters.
         - The loop stops when every root child has ≤ 1 reachable filter, or when
@@ -932,6 +937,12 @@ def prediction_tree(feature_maps: np.ndarray, min_images: int = 2) -> list[dict[
     ValueError
         If there are fewer than ``min_images`` images (the count is named), the
         array has fewer than 2 dimensions, or holds non-finite values.
+
+    Notes
+    -----
+    Memory: the c images' vectors plus two (2c − 1) × (2c − 1) float64 matrices (Gram
+    matrix and distances of the nodes: 108 MB for c = 1300, an ImageNet class).  Time:
+    one c × c Gram product, then O(c + d × l²) per merge (typically).
     """
     if isinstance(min_images, bool) or not isinstance(min_images, (int, np.integer)) or min_images < 2:
         raise ValueError(f"min_images must be an integer ≥ 2; got {min_images!r}")
@@ -944,7 +955,8 @@ def prediction_tree(feature_maps: np.ndarray, min_images: int = 2) -> list[dict[
     if d < 1:
         raise ValueError("feature_maps has no filters (d = 0)")
     if not np.isfinite(X).all():
-        raise ValueError(f"feature_maps holds non-finite values, first in image {int(np.argwhere(~np.isfinite(X))[0, 0])}")
+        first = int(np.argwhere(~np.isfinite(X))[0, 0])
+        raise ValueError(f"feature_maps holds non-finite values, first in image {first}")
     X = X.reshape(c, d, -1)
 
     vectors: dict[int, np.ndarray] = {i: X[i] for i in range(c)}
@@ -956,20 +968,38 @@ def prediction_tree(feature_maps: np.ndarray, min_images: int = 2) -> list[dict[
     filters: dict[int, set[int]] = {i: set(range(d)) for i in range(c)}
     active = list(range(c))  # the root's children, by increasing id
 
-    # dist[i, j] (i < j) between root children, indexed by node id; +inf elsewhere, so
-    # that argmin (row-major) finds the closest pair with the smallest ids on ties.
+    # Distances between root children come from their Gram matrix, indexed by node id:
+    # s = (u + v)/2 gives s·p = (u·p + v·p)/2 and |s|² = (|u|² + 2u·v + |v|²)/4, so a
+    # merge costs O(c), not O(c × d × l²).  dist[i, j] is kept for i < j only (+inf
+    # elsewhere and for merged nodes), with each row's minimum and its column, so the
+    # closest pair — the smallest ids on ties, lexicographically — is found in O(c).
     n_nodes = 2 * c - 1
-    dist = np.full((n_nodes, n_nodes), np.inf)
     flat = X.reshape(c, -1)
-    norms = np.linalg.norm(flat, axis=1)
-    unit = np.where(norms[:, None] > 0, flat / np.where(norms > 0, norms, 1.0)[:, None], 0.0)
-    leaf = 0.5 * (1.0 - np.clip(unit @ unit.T, -1.0, 1.0))
-    iu = np.triu_indices(c, 1)
-    dist[iu] = leaf[iu]
-    del unit, leaf
+    gram = np.zeros((n_nodes, n_nodes))
+    gram[:c, :c] = flat @ flat.T
+    dist = np.full((n_nodes, n_nodes), np.inf)
+
+    def distance_to(p: np.ndarray, q: int) -> np.ndarray:
+        den = np.sqrt(np.maximum(gram[p, p], 0.0) * max(gram[q, q], 0.0))
+        ok = den > 0
+        cos = np.where(ok, gram[p, q] / np.where(ok, den, 1.0), 0.0).clip(-1.0, 1.0)
+        return 0.5 * (1.0 - cos)
+
+    for j in range(1, c):
+        dist[:j, j] = distance_to(np.arange(j), j)
+    row_min = np.full(n_nodes, np.inf)
+    row_arg = np.zeros(n_nodes, dtype=np.int64)
+
+    def refresh(i: int) -> None:
+        row_arg[i] = int(np.argmin(dist[i]))
+        row_min[i] = dist[i, row_arg[i]]
+
+    for i in range(c):
+        refresh(i)
 
     while len(active) > 1 and any(len(filters[p]) > 1 for p in active):
-        u, v = (int(t) for t in np.unravel_index(int(np.argmin(dist)), dist.shape))
+        u = int(np.argmin(row_min))
+        v = int(row_arg[u])
         distance = float(dist[u, v])
         F, ratio = _critical_filter(vectors[u], vectors[v], filters[u], filters[v])
         s = len(nodes)
@@ -980,14 +1010,23 @@ def prediction_tree(feature_maps: np.ndarray, min_images: int = 2) -> list[dict[
             "images": sorted(nodes[u]["images"] + nodes[v]["images"]),
             "filters": sorted(filters[s]), "critical_filter": F, "ratio": ratio, "distance": distance,
         })
+        active = [p for p in active if p not in (u, v)]
+        idx = np.array(active, dtype=np.int64)
+        gram[s, idx] = gram[idx, s] = (gram[u, idx] + gram[v, idx]) / 2.0
+        gram[s, s] = (gram[u, u] + 2.0 * gram[u, v] + gram[v, v]) / 4.0
         for gone in (u, v):
             dist[gone, :] = np.inf
             dist[:, gone] = np.inf
+            row_min[gone] = np.inf
             del vectors[gone]
-        active = [p for p in active if p not in (u, v)]
-        sv = vectors[s].ravel()
-        for p in active:  # every other child has a smaller id than s
-            dist[p, s] = 0.5 * (1.0 - _cos(vectors[p].ravel(), sv))
+        if idx.size:
+            dist[idx, s] = distance_to(idx, s)  # every other child has a smaller id than s
+            stale = idx[np.isin(row_arg[idx], (u, v))]
+            for i in stale:
+                refresh(int(i))
+            better = idx[dist[idx, s] < row_min[idx]]  # strict: an equal, smaller column stays
+            row_min[better] = dist[better, s]
+            row_arg[better] = s
         active.append(s)
     nodes.append({
         "id": len(nodes), "kind": "root", "children": list(active), "images": list(range(c)),
@@ -996,7 +1035,9 @@ def prediction_tree(feature_maps: np.ndarray, min_images: int = 2) -> list[dict[
     return nodes
 
 
-def critical_filter_top_images(feature_maps: np.ndarray, tree: Sequence[Mapping[str, Any]], k: int) -> dict[int, np.ndarray]:
+def critical_filter_top_images(
+    feature_maps: np.ndarray, tree: Sequence[Mapping[str, Any]], k: int
+) -> dict[int, np.ndarray]:
     """For each critical filter of a prediction tree, the category's k images that activate it most.
 
     An image's activation of filter F is the mean of its feature map of F over the

@@ -90,7 +90,12 @@ def _exact_knn(X: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarr
 def _umap(X: np.ndarray, seed: int, n_neighbors: int, metric: str, min_dist: float) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*ParametricUMAP.*", category=ImportWarning)
-        import umap  # numba-compiled; lazily imported (slow first import)
+        try:
+            import umap  # numba-compiled; lazily imported (slow first import)
+        except ImportError as e:
+            raise ImportError("embed_2d(method='umap') needs the umap-learn package (pip install umap-learn, "
+                              "pinned in pyproject.toml / constraints.txt); method='tsne' or 'pca' do without it"
+                              ) from e
 
     kw = {}
     if X.shape[0] <= EXACT_KNN_MAX and metric in _EXACT_METRICS:

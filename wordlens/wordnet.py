@@ -44,13 +44,18 @@ virtual root above all of them, so every pair is connected; it is a real node fo
 both measures (every depth grows by one).  WordNet 3.0's nouns have one root, so no
 virtual root is added there.
 
-The diagonal of every distance matrix is 0.  (nltk's ``wup_similarity(s, s)`` is below 1
-in one odd DAG case: when an ancestor of ``s`` has a greater minimum depth than ``s``.)
+The matrices are symmetric with a zero diagonal.  nltk's Wu-Palmer is not always: when
+one synset is an ancestor of the other and another common ancestor is as deep, nltk's
+``a.wup_similarity(b)`` takes ``a`` as the subsumer if ``a`` is the ancestor, else the first
+by name; these matrices hold nltk's value with the ancestor as ``a``.  And nltk's
+``wup_similarity(s, s)`` is below 1 whenever an ancestor of ``s`` has a greater minimum
+depth than ``s`` (dog.n.01: 26/28, its subsumer being canine.n.02); here it is 1.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import os
 import re
@@ -230,7 +235,7 @@ def _parse_data_noun(path: Path) -> tuple[dict[int, list[int]], dict[int, list[s
         if not raw or raw.startswith(b"  "):  # the license header, or the final newline
             continue
 
-        def bad(why: str) -> ValueError:
+        def bad(why: str, lineno=lineno, start=start, raw=raw) -> ValueError:
             return ValueError(f"{path}, line {lineno} (byte {start}): {why}: {raw[:80]!r}")
 
         try:
@@ -476,7 +481,8 @@ def lowest_common_hypernyms(a: Hashable, b: Hashable, hypernyms: Mapping[Hashabl
 
 
 def tree_distances(offsets: Sequence[Hashable], hypernyms: Mapping[Hashable, Sequence[Hashable]],
-                   measure: str = "path", *, names: Mapping[Hashable, str] | None = None) -> np.ndarray:
+                   measure: str = "path", *, names: Mapping[Hashable, str] | None = None,
+                   lcs: str = "min_depth") -> np.ndarray:
     """The ``len(offsets)`` x ``len(offsets)`` matrix of taxonomy distances between the nodes.
 
     ``offsets``: WordNet offsets with :func:`read_hypernyms`' table, or any nodes of a
@@ -484,7 +490,12 @@ def tree_distances(offsets: Sequence[Hashable], hypernyms: Mapping[Hashable, Seq
     (shortest path length in edges) or ``"wup"`` (1 - Wu-Palmer similarity); see the
     module's docstring for the exact definitions (nltk's).  ``names``: a sortable name per
     node, for Wu-Palmer's tie between equally deep subsumers (:func:`read_synset_names`
-    reproduces nltk's choice); by default the nodes themselves are compared.
+    reproduces nltk's choice); by default the nodes themselves are compared.  ``lcs``: which
+    common ancestor is Wu-Palmer's subsumer, the one of greatest ``"min_depth"`` (nltk's
+    ``wup_similarity``) or of greatest ``"max_depth"`` (nltk's ``lowest_common_hypernyms``
+    default).  With ``"min_depth"`` a short second path to the root pulls the subsumer up:
+    in WordNet 3.0 every pair of ImageNet's 118 dog classes gets canine.n.02 (min_depth 12;
+    dog.n.01 has 8 through domestic_animal.n.01), with ``"max_depth"`` terrier.n.01 etc.
 
     The result is symmetric float64 with a zero diagonal.  Cost: one ancestor table per
     node and, per common ancestor, one block update of the matrix (1000 ImageNet classes
@@ -492,6 +503,8 @@ def tree_distances(offsets: Sequence[Hashable], hypernyms: Mapping[Hashable, Seq
     """
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {MEASURES}, not {measure!r}")
+    if lcs not in ("min_depth", "max_depth"):
+        raise ValueError(f"lcs must be 'min_depth' or 'max_depth', not {lcs!r}")
     nodes = list(offsets)
     graph = _Graph(hypernyms)
     _check_nodes(graph, nodes)
@@ -530,14 +543,15 @@ def tree_distances(offsets: Sequence[Hashable], hypernyms: Mapping[Hashable, Seq
     path_to = {a: dict(zip(idx.tolist(), dist.tolist())) for a, (idx, dist) in blocks.items()}
     by_name = sorted(blocks, key=_name_key(names))
     name_rank = {a: r for r, a in enumerate(by_name)}
-    order = sorted(blocks, key=lambda a: (graph.min_depth[a], -name_rank[a]))
-    lcs_min_depth = np.full((w, w), -1, dtype=np.int64)
+    rank_depth = graph.min_depth if lcs == "min_depth" else graph.max_depth
+    order = sorted(blocks, key=lambda a: (rank_depth[a], -name_rank[a]))
+    lcs_rank_depth = np.full((w, w), -1, dtype=np.int64)
     lcs_depth = np.zeros((w, w))  # max_depth(lcs) + 1
     lengths = np.zeros((w, w))    # p(a, lcs) + p(b, lcs)
     for ancestor in order:
         idx, dist = blocks[ancestor]
         grid = np.ix_(idx, idx)
-        lcs_min_depth[grid] = graph.min_depth[ancestor]
+        lcs_rank_depth[grid] = rank_depth[ancestor]
         lcs_depth[grid] = graph.max_depth[ancestor] + 1
         lengths[grid] = dist[:, None] + dist[None, :]
     # nltk prefers a or b itself among equally deep subsumers (``self if self in subsumers``).
@@ -547,7 +561,7 @@ def tree_distances(offsets: Sequence[Hashable], hypernyms: Mapping[Hashable, Seq
     for j, node in enumerate(nodes):
         for ancestor in graph.ancestors(node):
             for i in position.get(ancestor, ()):  # nodes[i] is an ancestor of nodes[j], or the same node
-                if i != j and graph.min_depth[ancestor] == lcs_min_depth[i, j]:
+                if i != j and rank_depth[ancestor] == lcs_rank_depth[i, j]:
                     lcs_depth[i, j] = lcs_depth[j, i] = graph.max_depth[ancestor] + 1
                     lengths[i, j] = lengths[j, i] = path_to[ancestor][j]
     out = 1.0 - 2.0 * lcs_depth / (lengths + 2.0 * lcs_depth)
@@ -555,7 +569,8 @@ def tree_distances(offsets: Sequence[Hashable], hypernyms: Mapping[Hashable, Seq
     return out
 
 
-def wnid_distances(wnids: Sequence[str], dict_dir: str | os.PathLike, measure: str = "path") -> np.ndarray:
+def wnid_distances(wnids: Sequence[str], dict_dir: str | os.PathLike, measure: str = "path", *,
+                   lcs: str = "min_depth") -> np.ndarray:
     """:func:`tree_distances` between ImageNet-style wnids over WordNet 3.0 in ``dict_dir``, with
     nltk's synset names for Wu-Palmer ties (needs index.noun too)."""
     offsets = [wnid_to_offset(w) for w in wnids]
@@ -565,7 +580,7 @@ def wnid_distances(wnids: Sequence[str], dict_dir: str | os.PathLike, measure: s
         raise ValueError(f"{len(unknown)} wnid(s) are not noun synsets of {_database_file(dict_dir, 'data.noun')}: "
                          f"{', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}")
     names = read_synset_names(dict_dir) if measure == "wup" else None
-    return tree_distances(offsets, hypernyms, measure, names=names)
+    return tree_distances(offsets, hypernyms, measure, names=names, lcs=lcs)
 
 
 # --------------------------------------------------------------------------------------
@@ -628,7 +643,7 @@ def _find_cycle(path: Path, parents: Mapping[str, Sequence[str]], edge_line: Map
                     continue
                 if p in on_path:
                     cycle = [*trail[on_path[p]:], p]
-                    lines = ", ".join(str(edge_line[c, q]) for c, q in zip(cycle, cycle[1:]))
+                    lines = ", ".join(str(edge_line[c, q]) for c, q in itertools.pairwise(cycle))
                     raise ValueError(f"{path}: the hierarchy has a cycle: {' -> '.join(cycle)} "
                                      f"(child -> parent; lines {lines})")
                 on_path[p] = len(trail)
@@ -642,7 +657,8 @@ def _find_cycle(path: Path, parents: Mapping[str, Sequence[str]], edge_line: Map
                 done.add(node)
 
 
-def read_hierarchy_file(path: str | os.PathLike, concepts: Sequence[str], measure: str = "path") -> np.ndarray:
+def read_hierarchy_file(path: str | os.PathLike, concepts: Sequence[str], measure: str = "path", *,
+                        lcs: str = "min_depth") -> np.ndarray:
     """Distances between ``concepts`` (names in the file, usually its leaves) over a hierarchy TSV.
 
     Same measures as :func:`tree_distances` (Wu-Palmer ties broken by name); a forest is
@@ -654,4 +670,4 @@ def read_hierarchy_file(path: str | os.PathLike, concepts: Sequence[str], measur
         shown = ", ".join(repr(c) for c in missing[:20])
         raise ValueError(f"{path} does not cover {len(missing)} of the {len(set(concepts))} concepts: {shown}"
                          f"{' ...' if len(missing) > 20 else ''}")
-    return tree_distances(list(concepts), parents, measure)
+    return tree_distances(list(concepts), parents, measure, lcs=lcs)

@@ -348,3 +348,12 @@ def get_prediction_tree_layer(wildcards):
 def get_prediction_tree_activations(wildcards):
     layer = prediction_tree_layer(wildcards.model)
     return f"results/activations/{wildcards.model}/{wildcards.image_set}/{layer}.h5"
+
+
+def get_model_clustering_tables(wildcards):
+    return [f"results/tables/clustering/{m}/{s}/{r}.parquet" for m, s, r in cluster_analyses() if m == wildcards.model]
+
+
+def get_model_two_vs_two_tables(wildcards):
+    """The model's 2 vs. 2 tables (drawn beside its agreement curve)."""
+    return [f"results/tables/two_vs_two/{m}/{s}/{d}.parquet" for m, s, d in analyses() if m == wildcards.model]

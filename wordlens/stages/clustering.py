@@ -48,6 +48,10 @@ def _write_trees(Z: np.ndarray, ids: Sequence[str], names: Mapping[str, str], ne
         Path(tmp).write_text(_json.dumps(tree, indent=1))
 
 
+def _distance_label(distance: str) -> str:
+    return "merge distance ½(1 − cos)" if distance == "cosine" else "merge distance 1 − Pearson r"
+
+
 def _load(path: str) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
@@ -85,13 +89,12 @@ def fetch_wordnet(*, root: str, data_noun: str) -> None:
         raise FileNotFoundError(f"fetching WordNet into {root} did not give {data_noun}")
 
 
-def build_reference(*, kind: str, manifest: str, image_set_name: str, image_set: Mapping[str, Any],
-                    class_file: str | None, reference: str, newick: str, json: str, distance: str,
+def build_reference(*, kind: str, manifest: str, image_set_name: str, reference: str, newick: str, json: str, distance: str,
                     tree_distance: str, linkage: str, name: str, concept_table: str | None = None,
                     data_noun: str | None = None, hierarchy: str | None = None) -> None:
     """A reference taxonomy over the image set's sampled concepts: the hierarchy of a DS
     model's word vectors (the layers' distance and linkage), or of WordNet's or a
-    hierarchy file's tree distances (:func:`wordlens.clustering.reference_distances`)."""
+    hierarchy file's tree distances (:func:`wordlens.categories.reference_distances`)."""
     from wordlens.categories import reference_distances
     from wordlens.clustering import dai_hierarchy
     from wordlens.images import read_manifest
@@ -164,13 +167,14 @@ def concat_clustering(*, tables: Sequence[str], table: str) -> None:
     wio.write_parquet(concat_tables([pd.read_parquet(p) for p in tables]), table)
 
 
-def plot_clustering(*, table: str, two_vs_two: str, png: str, pdf: str, model: str, about: str) -> None:
-    """The agreement of each reference through the layers, beside the 2 vs. 2 curve."""
+def plot_clustering(*, tables: Sequence[str], two_vs_two: Sequence[str], png: str, pdf: str, model: str) -> None:
+    """The agreement of each reference through the layers, beside the model's 2 vs. 2 curve."""
+    from wordlens.tables import concat_tables
     from wordlens.taxonomy_figures import agreement_curve
 
-    frame = pd.read_parquet(table)
-    two = pd.read_parquet(two_vs_two)
-    agreement_curve(frame[frame["model"] == model], [png, pdf], two_vs_two=two[two["model"] == model],
+    frame = concat_tables([pd.read_parquet(p) for p in tables])
+    two = concat_tables([pd.read_parquet(p) for p in two_vs_two]) if two_vs_two else None
+    agreement_curve(frame, [png, pdf], two_vs_two=two,
                     title=f"{model}: agreement of each layer's category hierarchy with the references")
 
 
@@ -188,8 +192,8 @@ def represent_noise(*, manifest: str, model_name: str, model: Mapping[str, Any],
         np.savez(tmp, vector=vec, n=n, seed=seed)
 
 
-def plot_taxonomy(*, vectors: str, h5: str, manifest: str, concept_table: str | None, dendrogram: str, mst: str,
-                  mst_svg: str, umap: str, max_leaves: int, seed: int, model: str, layer: str) -> None:
+def plot_taxonomy(*, vectors: str, h5: str, manifest: str, concept_table: str | None, dendrogram: str,
+                  dendrogram_pdf: str, mst: str, mst_svg: str, umap: str, max_leaves: int, seed: int, model: str, layer: str) -> None:
     """Dendrogram and minimum spanning tree of one layer's concepts, and UMAP maps of its
     images and representative vectors (Dai, Figs. 8–9)."""
     from wordlens.activations import open_activations
@@ -204,20 +208,21 @@ def plot_taxonomy(*, vectors: str, h5: str, manifest: str, concept_table: str | 
     names = _names(concept_table)
     labels = [names.get(c, c) for c in ids]
     what = f"{model}, {layer}"
-    dendrogram_figure(data["linkage"], labels, [dendrogram], title=f"{what}: category hierarchy",
-                      max_leaves=max_leaves)
+    dendrogram_figure(data["linkage"], labels, [dendrogram, dendrogram_pdf], title=f"{what}: category hierarchy",
+                      max_leaves=max_leaves, xlabel=_distance_label(str(data["distance"])))
     mst_figure(minimum_spanning_tree(data["distances"]), labels, [mst, mst_svg],
                title=f"{what}: minimum spanning tree")
     man = read_manifest(manifest).sort_values("row")
     with open_activations(h5) as f:
         points = project_rows(f["activations"], seed=seed)
-    image_labels = [names.get(c, c) for c in man["concept"]]
+    index = {c: i for i, c in enumerate(ids)}
+    image_labels = [index[str(c)] for c in man["concept"]]  # indices: names may repeat (ImageNet's two cranes)
     umap_figure(embed_2d(points, seed=seed), image_labels, embed_2d(data["vectors"], seed=seed), labels, [umap],
                 title=f"{what}: UMAP of the images and of the representative vectors")
 
 
-def plot_noise_taxonomy(*, vectors: str, noise: str, concept_table: str | None, dendrogram: str, mst: str,
-                        mst_svg: str, distance: str, linkage: str, max_leaves: int, model: str, layer: str) -> None:
+def plot_noise_taxonomy(*, vectors: str, noise: str, concept_table: str | None, dendrogram: str,
+                        dendrogram_pdf: str, mst: str, mst_svg: str, distance: str, linkage: str, max_leaves: int, model: str, layer: str) -> None:
     """The layer's hierarchy and MST with random noise as one more category (Dai, Fig. 8)."""
     from wordlens.clustering import add_noise_category, category_distances, dai_hierarchy, minimum_spanning_tree
     from wordlens.taxonomy_figures import dendrogram_figure, mst_figure
@@ -228,8 +233,9 @@ def plot_noise_taxonomy(*, vectors: str, noise: str, concept_table: str | None, 
     vec, labels = add_noise_category(data["vectors"], labels, _load(noise)["vector"])
     D = category_distances(vec, metric=distance)
     what = f"{model}, {layer}"
-    dendrogram_figure(dai_hierarchy(D, method=linkage), labels, [dendrogram],
-                      title=f"{what}: category hierarchy with a noise category", max_leaves=max_leaves)
+    dendrogram_figure(dai_hierarchy(D, method=linkage), labels, [dendrogram, dendrogram_pdf],
+                      title=f"{what}: category hierarchy with a noise category", max_leaves=max_leaves,
+                      xlabel=_distance_label(distance))
     mst_figure(minimum_spanning_tree(D), labels, [mst, mst_svg], title=f"{what}: minimum spanning tree with noise")
 
 
