@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(VPY) benchmarks/bench_activations.py
 	$(VPY) benchmarks/bench_attacks.py
 	$(VPY) benchmarks/bench_actmax.py
+	$(VPY) benchmarks/bench_clustering.py
 	$(VPY) benchmarks/bench_workflow.py
 
 lint: $(STAMP)

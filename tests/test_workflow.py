@@ -8,6 +8,7 @@ directly, and dry runs check what reruns after config changes.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -251,6 +252,53 @@ def test_visualization_branch_writes_its_figures_and_tables(tiny_run):
         assert part.loc[part["rank"] == 0, "score"].item() == part["score"].max()
 
 
+def test_clustering_branch_writes_trees_tables_and_figures(tiny_run):
+    table = pd.read_parquet(tiny_run / "results/tables/clustering.parquet")
+    assert set(table["reference"]) == {"w2v", "hierarchy"}  # Fashion-MNIST has no WordNet ids
+    assert table["layer"].unique().tolist() == ["pixels", "blocks.0.pool", "blocks.1.pool", "fc"]
+    assert set(table["statistic"]) == {"cophenetic", "fowlkes_mallows_k2", "fowlkes_mallows_k4"}
+    assert ((table["p"] >= 1 / 41) & (table["p"] <= 1)).all() and (table["n_permutations"] == 40).all()
+    assert (table["n_concepts"] == 10).all() and (table["q"] >= table["p"] - 1e-12).all()
+    base = tiny_run / "results/clustering/frac/fm_test"
+    for layer in ("pixels", "blocks.0.pool", "blocks.1.pool", "fc"):
+        assert (base / layer / "tree.nwk").read_text().rstrip().endswith(";")
+    for name in ("dendrogram.png", "mst.png", "umap.png", "dendrogram_noise.png", "mst_noise.png"):
+        png = base / "blocks.1.pool" / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000, name
+    assert "noise" in (base / "blocks.1.pool/mst_noise.svg").read_text()
+    tree = json.loads((base / "trees/class1.json").read_text())
+    assert tree["class_id"] == "Trouser" and len(tree["images"]) == 3  # k = 3 sampled images
+    assert (base / "trees/class8.png").stat().st_size > 2_000
+    png = tiny_run / "results/figures/clustering/frac.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_clustering_agreement_equals_a_literal_recomputation(tiny_run):
+    """The cophenetic correlation of one layer with the word space, from the cache and the
+    concept table alone: numpy means, scipy's WPGMA linkage and cophenet, numpy corrcoef."""
+    from scipy.cluster.hierarchy import cophenet, linkage
+    from scipy.spatial.distance import squareform
+
+    man = pd.read_parquet(tiny_run / "results/manifests/fm_test.parquet")
+    with h5py.File(tiny_run / "results/activations/frac/fm_test/blocks.0.pool.h5", "r") as f:
+        acts = f["activations"][:].astype(np.float64)
+    concepts = read_concept_table(tiny_run / "results/concepts/fm_test/w2v.parquet")
+    ids = concepts.sort_values("class_index")["class_id"].tolist()
+
+    def wpgma(X):
+        Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+        D = 0.5 * (1 - Xn @ Xn.T)
+        np.fill_diagonal(D, 0)
+        return cophenet(linkage(squareform(D, checks=False), method="weighted"))
+
+    layer = np.stack([acts[man.loc[man["concept"] == c, "row"].to_numpy()].mean(axis=0) for c in ids])
+    words = np.stack([concepts.set_index("class_id").at[c, "vector"] for c in ids]).astype(np.float64)
+    expected = np.corrcoef(wpgma(layer), wpgma(words))[0, 1]
+    table = pd.read_parquet(tiny_run / "results/tables/clustering.parquet")
+    got = table.query("reference == 'w2v' and layer == 'blocks.0.pool' and statistic == 'cophenetic'")["value"]
+    assert np.isclose(got.item(), expected, atol=1e-9)
+
+
 def test_every_figure_is_drawn(tiny_run):
     figs = tiny_run / "results" / "figures"
     expected = ["two_vs_two/r18", "two_vs_two/frac", "misclassified/frac", "mistake_cosines", "training",
@@ -273,7 +321,7 @@ def test_report_builds(tiny_run):
     assert len(html) > 100_000
     for name in ("two_vs_two", "training.png", "mistake_cosines", "grid.png", "w2v.svg", "Benjamini",
                  "40 permutations", "config.yaml", "feature_maps.png", "out_of_sample.png", "Grad-CAM",
-                 "DeconvNet", "fooling_steps.png"):  # captions name the statistics and the config
+                 "DeconvNet", "fooling_steps.png", "dendrogram.png", "mst_noise.png", "Fowlkes"):  # captions name the statistics and the config
         assert name in html, name
 
 
@@ -352,6 +400,28 @@ def test_adding_a_visualised_class_or_layer_reruns_only_its_jobs(tiny_run):
     assert "layers/blocks.1.fractal_join/" in proc.stdout
 
 
+def test_adding_a_clustered_layer_or_ds_model_reruns_only_its_jobs(tiny_run):
+    proc = snakemake(tiny_run, "-n", "--configfile", str(override(
+        tiny_run, "more_cluster_layers.yaml",
+        lambda c: c["clustering"].update(layers=["pixels", "preset:blocks", "blocks.1.fractal_join", "fc"]))))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # the new layer's extraction, vectors, and its scores and nulls against both references
+    assert job_counts(proc.stdout) == {"extract_activations": 1, "cluster_layer": 1, "score_clustering": 2,
+                                       "permute_clustering": 4, "gather_clustering": 2, "concat_clustering": 1,
+                                       "plot_clustering": 1, "all": 1}
+
+    def add(c):
+        c["ds_models"]["glove"] = {"kind": "glove", "path": "resources/glove.txt"}
+        c["clustering"]["ds_models"] = ["w2v", "glove"]
+
+    proc = snakemake(tiny_run, "-n", "clustering", "--configfile", str(override(tiny_run, "more_ds_cl.yaml", add)))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = job_counts(proc.stdout)
+    # the new reference is built and scored against the existing vectors: nothing extracted or clustered again
+    assert counts["build_reference"] == 1 and counts["score_clustering"] == 4 and counts["permute_clustering"] == 8
+    assert "cluster_layer" not in counts and "extract_activations" not in counts
+
+
 def test_raising_permutations_adds_only_new_chunks(tiny_run):
     proc = snakemake(tiny_run, "-n", "--configfile",
                      str(override(tiny_run, "more_perms.yaml", lambda c: c["stats"].update(n_permutations=60))))
@@ -362,9 +432,12 @@ def test_raising_permutations_adds_only_new_chunks(tiny_run):
                       "gather_misclassified": 1, "gather_adversarial": 1, "concat_two_vs_two": 1,
                       "concat_misclassified": 1, "concat_adversarial": 1, "gather_training": 1, "concat_training": 1,
                       "plot_two_vs_two": 2, "plot_architecture": 2, "plot_misclassified": 1,
-                      "plot_adversarial": 1, "plot_training": 1, "write_report_tables": 1, "all": 1}
+                      "plot_adversarial": 1, "plot_training": 1, "write_report_tables": 1,
+                      # the clustering nulls (4 layers × 2 references) follow stats.n_permutations too
+                      "permute_clustering": 8, "gather_clustering": 2, "concat_clustering": 1, "plot_clustering": 1,
+                      "all": 1}
     outputs = re.findall(r"output: (\S+/null/chunk\d+\.npz)", proc.stdout)
-    assert len(outputs) == 28 and all(o.endswith("chunk2.npz") for o in outputs)  # no old chunk reruns
+    assert len(outputs) == 36 and all(o.endswith("chunk2.npz") for o in outputs)  # no old chunk reruns
 
 
 def test_adding_a_ds_model_extracts_nothing_again(tiny_run):
