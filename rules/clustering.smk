@@ -36,7 +36,7 @@ rule fetch_wordnet:
     output:
         data_noun=f"{CLUSTERING['wordnet_root']}/dict/data.noun",
     params:
-        root=CLUSTERING["wordnet_root"],
+        root=lambda wildcards, output: str(Path(output.data_noun).parent.parent),
     log:
         "logs/fetch_wordnet.log",
     benchmark:

@@ -305,7 +305,7 @@ def test_agreement_curve(tmp_path, n_layers, refs, stats):
         x = line.get_xdata()
         assert len(x) == n_layers and np.all(np.diff(x) > 0)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "significant (BHY)" in legend and "null level (0)" in legend
+    assert "significant (BHY)" in legend and "0 (no agreement: cophenetic r)" in legend
     assert any(np.allclose(line.get_ydata(), 0) for line in ax.lines)  # the null line
     # legend order: per reference, the cophenetic correlation first, then Fowlkes–Mallows by k
     first = [lab for lab in legend if lab.startswith(T._reference_label(refs[0]))]

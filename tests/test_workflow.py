@@ -224,10 +224,11 @@ def test_visualization_branch_writes_its_figures_and_tables(tiny_run):
     tables = tiny_run / "results" / "tables"
     fooling = pd.read_parquet(tables / "fooling.parquet")
     assert len(fooling) == 3 * 2  # 3 (source, target) pairs of the 3 classes × 2 learning rates
-    assert set(fooling["lr"]) == {0.01, 0.1} and (fooling["steps"] == 5).all()
+    assert set(fooling["lr"]) == {0.1, 1.0} and (fooling["steps"] == 10).all()
     assert (fooling["source_class"] != fooling["target_class"]).all()
-    assert fooling["flip_step"].between(-1, 5).all()
+    assert fooling["flip_step"].between(-1, 10).all()
     assert (fooling["fooled"] == (fooling["final_pred"] == fooling["target_index"])).all()
+    assert fooling["fooled"].any() and (fooling.loc[fooling["fooled"], "flip_step"] >= 0).all()  # the trained model is fooled
     oos = pd.read_parquet(tables / "out_of_sample.parquet")
     assert set(oos["source"]) == {"fm_test", "noise"}
     assert np.allclose(oos.groupby("source")["fraction"].sum(), 1.0)
@@ -464,6 +465,11 @@ def test_lint_is_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+_R18 = {"arch": "resnet18", "num_classes": 10, "image_sets": ["fmnist_test"], "layers": ["layer1.0.relu", "fc"],
+        "preprocessing": {"crop": 32, "resize": 32}}
+_VIS = {"models": ["m"], "layers": ["layer1.0.relu"]}  # config.yaml's visualization.layers are FractalNet's
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
@@ -476,6 +482,13 @@ def test_lint_is_clean():
         ({"sampling": {"images_per_concept": 3.0}}, "sampling.images_per_concept must be an integer"),
         ({"models": {"m": {"arch": "resnet18", "image_sets": ["fmnist_test"], "layers": ["fc"],
                            "preprocessing": {"crop": "32"}}}}, "models.m.preprocessing.crop"),
+        ({"models": {"m": _R18}, "visualization": {**_VIS, "classes": ["Nope"]}}, "Nope"),
+        ({"models": {"m": _R18}, "visualization": {**_VIS, "channels": [999]}}, "999"),
+        ({"models": {"m": _R18}, "visualization": {**_VIS, "gradcam_layer": "fc"}}, "no spatial extent"),
+        ({"models": {"m": _R18}, "visualization": {"models": ["m"], "layers": ["layer9.relu"]}}, "layer9.relu"),
+        ({"models": {"m": _R18}, "clustering": {"models": ["m"], "figure_layers": ["layer2.0.relu"]}},
+         "clustering.figure_layers"),
+        ({"models": {"m": _R18}, "clustering": {"models": ["m"], "prediction_trees": {"classes": ["Nope"]}}}, "Nope"),
     ],
 )
 def test_bad_config_stops_the_run_naming_it(tmp_path, change, message):

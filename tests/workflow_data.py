@@ -76,7 +76,7 @@ def tiny_workdir(wd: Path, *, with_training: bool = True) -> Path:
                        "prediction_trees": {"classes": ["Trouser", "Bag"]}},
         "visualization": {"models": ["frac"], "channels": 3, "max_classes": 3, "images": 3, "examples": 4,
                           "noise_images": 10, "mistakes": 4, "attacks": 2, "starts": 1, "actmax": {"steps": 10},
-                          "fooling": {"learning_rates": [0.01, 0.1], "steps": 5}},
+                          "fooling": {"learning_rates": [0.1, 1.0], "steps": 10}},
     }
     shutil.copy(REPO / "data" / "fashion_mnist_hierarchy.tsv", wd / "resources" / "fm_hierarchy.tsv")
     if not with_training:

@@ -21,7 +21,7 @@
   concept, and the concepts' representative vectors, labelled.
 * :func:`agreement_curve` — per layer (graph order), how well the layer's hierarchy
   agrees with a reference hierarchy (word space, WordNet): one line per (reference,
-  statistic), filled markers significant after BHY, the null level 0 dashed — drawn
+  statistic), filled markers significant after BHY, the cophenetic null level 0 dashed — drawn
   with the 2 vs. 2 figure's helpers (:mod:`wordlens.figures`).
 * :func:`prediction_tree_figure` — Dai's Algorithm 2 filter prediction tree via
   Graphviz: each merge labelled with its critical filter and its number of reachable
@@ -726,7 +726,7 @@ def agreement_curve(frame: pd.DataFrame, out: Out, title: str = "", two_vs_two: 
     One line per (reference, statistic) — per image set too when there are several —
     through the layers in graph order (blocks shaded alternately, markers alternating
     per block, as the 2 vs. 2 figure); filled markers: significant after BHY
-    (``significant``); the null level 0 dashed.  Colour tells the lines apart, and the
+    (``significant``); the cophenetic null level 0 dashed (Fowlkes–Mallows has a positive chance level; its p-values say where it lies).  Colour tells the lines apart, and the
     line style the reference (solid: the first).
 
     Parameters
@@ -799,7 +799,7 @@ def agreement_curve(frame: pd.DataFrame, out: Out, title: str = "", two_vs_two: 
     ax.set_ylabel("agreement with the\nreference hierarchy" if two is not None else
                   "agreement with the reference hierarchy")
     ax.set_title(title or f"Category hierarchy per layer vs. reference ({models[0]})")
-    _marker_legend(ax, handles + [null], labels + ["null level (0)"], loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _marker_legend(ax, handles + [null], labels + ["0 (no agreement: cophenetic r)"], loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if two is not None:
         _two_vs_two_panel(axes[1], two, layers, blocks)
     save_figure(fig, _outs(out))
