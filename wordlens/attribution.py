@@ -31,15 +31,14 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from wordlens.layers import (
-    _INPLACE_FUNCTIONS,
-    _VIEW_FUNCTIONS,
-    _VIEW_METHODS,
     PIXELS,
     _nearest,
     _trace,
     feature_extractor,
     graph_nodes,
     layer_shapes,
+    protect_outputs,
+    unique_module_name,
 )
 
 __all__ = ["probe", "feature_maps", "top_channels", "grad_cam", "guided_backprop", "deconvnet"]
@@ -83,14 +82,6 @@ def _out_of_place_copy(module: nn.Module) -> nn.Module:
     return clone
 
 
-def _unique_name(modules: dict[str, nn.Module], base: str) -> str:
-    name, i = base, 0
-    while name in modules:
-        i += 1
-        name = f"{base}_{i}"
-    return name
-
-
 def _build_probe(model: nn.Module, layer: str) -> tuple[fx.GraphModule, nn.Identity, fx.Node, dict[fx.Node, str]]:
     """:func:`probe`, also returning the identity's graph node and the node names."""
     model.eval()
@@ -117,14 +108,14 @@ def _build_probe(model: nn.Module, layer: str) -> tuple[fx.GraphModule, nn.Ident
     # Captum hooked.
     for node in gm.graph.nodes:
         if node.op == "call_module" and isinstance(modules.get(str(node.target)), nn.ReLU):
-            name = _unique_name(modules, f"{str(node.target).replace('.', '_')}_probe")
+            name = unique_module_name(modules, f"{str(node.target).replace('.', '_')}_probe")
             clone = _out_of_place_copy(modules[str(node.target)])
             gm.add_submodule(name, clone)
             modules[name] = clone
             node.target = name
 
     ident = nn.Identity()
-    ident_name = _unique_name(modules, _PROBE_NAME)
+    ident_name = unique_module_name(modules, _PROBE_NAME)
     gm.add_submodule(ident_name, ident)
     modules[ident_name] = ident
     with gm.graph.inserting_after(target):
@@ -135,28 +126,7 @@ def _build_probe(model: nn.Module, layer: str) -> tuple[fx.GraphModule, nn.Ident
     # In-place operations that would overwrite the identity's output (e.g. ResNet's
     # ``out += identity`` after ``…bn2``) are made out-of-place, so what a hook on the
     # identity records stays the node's own output (as in wordlens.layers.feature_extractor).
-    protected = {ident_node}
-    for node in gm.graph.nodes:
-        first = node.args[0] if node.args else None
-        if not isinstance(first, fx.Node) or first not in protected:
-            continue
-        is_view = (node.op == "call_method" and node.target in _VIEW_METHODS) or (
-            node.op == "call_function" and node.target in _VIEW_FUNCTIONS)
-        if is_view:
-            protected.add(node)
-        elif node.op == "call_module" and getattr(modules.get(str(node.target)), "inplace", False) is True:
-            name = _unique_name(modules, f"{str(node.target).replace('.', '_')}_out_of_place")
-            clone = _out_of_place_copy(modules[str(node.target)])
-            gm.add_submodule(name, clone)
-            modules[name] = clone
-            node.target = name
-        elif node.kwargs.get("inplace") is True:
-            node.kwargs = {**node.kwargs, "inplace": False}
-        elif node.op == "call_function" and node.target in _INPLACE_FUNCTIONS:
-            node.target = _INPLACE_FUNCTIONS[node.target]
-        elif node.op == "call_method" and isinstance(node.target, str) and node.target.endswith("_") \
-                and not node.target.startswith("_"):
-            node.target = node.target[:-1]
+    protect_outputs(gm, {ident_node}, copy_module=_out_of_place_copy)
     gm.graph.lint()
     gm.recompile()
     gm.delete_all_unused_submodules()

@@ -332,6 +332,65 @@ _VIEW_FUNCTIONS = {torch.flatten, torch.reshape, torch.squeeze, torch.unsqueeze,
 _INPLACE_FUNCTIONS = {operator.iadd: operator.add, operator.imul: operator.mul, operator.isub: operator.sub}
 
 
+def _shallow_out_of_place(module: nn.Module) -> nn.Module:
+    """A shallow copy of a parameter-free module with ``inplace=False``."""
+    clone = type(module).__new__(type(module))
+    clone.__dict__ = {**module.__dict__, "inplace": False}
+    return clone
+
+
+def unique_module_name(modules: dict[str, nn.Module], base: str) -> str:
+    """``base``, or ``base_1``, ``base_2``, … — the first name not in ``modules``."""
+    name, i = base, 0
+    while name in modules:
+        i += 1
+        name = f"{base}_{i}"
+    return name
+
+
+def protect_outputs(gm: fx.GraphModule, protected: set[fx.Node],
+                    copy_module: Callable[[nn.Module], nn.Module] = _shallow_out_of_place) -> bool:
+    """Make the in-place operations that would overwrite the output of a ``protected``
+    node (or of a view of it) out of place, in ``gm``'s graph; return whether anything
+    changed (the caller recompiles).
+
+    An in-place module call gets its own out-of-place copy (``copy_module``; a module may
+    be shared by several calls, as ResNet's ReLU is); ``inplace=True`` keyword arguments,
+    in-place functions (``operator.iadd`` …) and in-place methods (``x.add_(…)``) become
+    their out-of-place forms.  Other in-place operations stay, which keeps the forward
+    pass as fast as the model's own.
+    """
+    modules = dict(gm.named_modules())
+    protected = set(protected)
+    changed = False
+    for node in gm.graph.nodes:
+        first = node.args[0] if node.args else None
+        if not isinstance(first, fx.Node) or first not in protected:
+            continue
+        is_view = (node.op == "call_method" and node.target in _VIEW_METHODS) or (
+            node.op == "call_function" and node.target in _VIEW_FUNCTIONS)
+        if is_view:
+            protected.add(node)  # writing into a view writes into the requested tensor
+        elif node.op == "call_module" and getattr(modules.get(str(node.target)), "inplace", False) is True:
+            clone = copy_module(modules[str(node.target)])
+            name = unique_module_name(modules, f"{str(node.target).replace('.', '_')}_out_of_place")
+            gm.add_submodule(name, clone)
+            modules[name] = clone
+            node.target = name
+            changed = True
+        elif node.kwargs.get("inplace") is True:
+            node.kwargs = {**node.kwargs, "inplace": False}
+            changed = True
+        elif node.op == "call_function" and node.target in _INPLACE_FUNCTIONS:
+            node.target = _INPLACE_FUNCTIONS[node.target]
+            changed = True
+        elif node.op == "call_method" and isinstance(node.target, str) and node.target.endswith("_") \
+                and not node.target.startswith("_"):
+            node.target = node.target[:-1]
+            changed = True
+    return changed
+
+
 def feature_extractor(model: nn.Module, layers: Sequence[str]) -> fx.GraphModule:
     """An FX graph module returning ``{layer: tensor}`` for ``layers`` (no ``pixels``).
 
@@ -349,38 +408,8 @@ def feature_extractor(model: nn.Module, layers: Sequence[str]) -> fx.GraphModule
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="NOTE: The nodes obtained by tracing")
         gm = create_feature_extractor(model, return_nodes={name: name for name in layers})
-    modules = dict(gm.named_modules())
     output = next(n for n in gm.graph.nodes if n.op == "output")
-    protected = {n for n in output.all_input_nodes}
-    changed = False
-    for node in gm.graph.nodes:
-        first = node.args[0] if node.args else None
-        if not isinstance(first, fx.Node) or first not in protected:
-            continue
-        is_view = (node.op == "call_method" and node.target in _VIEW_METHODS) or (
-            node.op == "call_function" and node.target in _VIEW_FUNCTIONS)
-        if is_view:
-            protected.add(node)  # writing into a view writes into the requested tensor
-        elif node.op == "call_module" and getattr(modules.get(str(node.target)), "inplace", False) is True:
-            # The module may be shared by several calls (ResNet reuses one ReLU): copy it for this call.
-            mod = modules[str(node.target)]
-            clone = type(mod).__new__(type(mod))
-            clone.__dict__ = {**mod.__dict__, "inplace": False}
-            name = f"{str(node.target).replace('.', '_')}_out_of_place_{len(modules)}"
-            gm.add_submodule(name, clone)
-            modules[name] = clone
-            node.target = name
-            changed = True
-        elif node.kwargs.get("inplace") is True:
-            node.kwargs = {**node.kwargs, "inplace": False}
-            changed = True
-        elif node.op == "call_function" and node.target in _INPLACE_FUNCTIONS:
-            node.target = _INPLACE_FUNCTIONS[node.target]
-            changed = True
-        elif node.op == "call_method" and isinstance(node.target, str) and node.target.endswith("_") \
-                and not node.target.startswith("_"):
-            node.target = node.target[:-1]
-            changed = True
+    changed = protect_outputs(gm, set(output.all_input_nodes))
     if changed:
         gm.recompile()
     return gm.eval()
