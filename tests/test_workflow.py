@@ -392,7 +392,9 @@ def test_adding_a_visualised_class_or_layer_reruns_only_its_jobs(tiny_run):
     assert counts == {"maximize_class": 1, "maximize_checkpoints": 1, "plot_maximized_classes": 1,
                       "plot_training_classes": 1, "fool_images": 1, "concat_actmax": 1, "concat_actmax_training": 1,
                       "concat_fooling": 1, "all": 1}
-    assert "class3.npz" in proc.stdout and "class0.npz" not in proc.stdout
+    outputs = re.findall(r"output: (\S+/class\d+\.npz)", proc.stdout)
+    assert sorted(outputs) == ["results/visualization/frac/fm_test/classes/class3.npz",
+                               "results/visualization/training/fm/class3.npz"]  # no other class reruns
     proc = snakemake(tiny_run, "-n", "--configfile", str(override(
         tiny_run, "more_visual_layers.yaml",
         lambda c: c["visualization"].update(layers=["blocks.0.pool", "blocks.1.pool", "blocks.1.fractal_join"]))))
@@ -468,6 +470,7 @@ def test_lint_is_clean():
 _R18 = {"arch": "resnet18", "num_classes": 10, "image_sets": ["fmnist_test"], "layers": ["layer1.0.relu", "fc"],
         "preprocessing": {"crop": 32, "resize": 32}}
 _VIS = {"models": ["m"], "layers": ["layer1.0.relu"]}  # config.yaml's visualization.layers are FractalNet's
+_CL = {"models": ["m"], "layers": ["layer1.0.relu", "fc"]}  # and so are its clustering.layers
 
 
 @pytest.mark.parametrize(
@@ -486,9 +489,9 @@ _VIS = {"models": ["m"], "layers": ["layer1.0.relu"]}  # config.yaml's visualiza
         ({"models": {"m": _R18}, "visualization": {**_VIS, "channels": [999]}}, "999"),
         ({"models": {"m": _R18}, "visualization": {**_VIS, "gradcam_layer": "fc"}}, "no spatial extent"),
         ({"models": {"m": _R18}, "visualization": {"models": ["m"], "layers": ["layer9.relu"]}}, "layer9.relu"),
-        ({"models": {"m": _R18}, "clustering": {"models": ["m"], "figure_layers": ["layer2.0.relu"]}},
+        ({"models": {"m": _R18}, "clustering": {**_CL, "figure_layers": ["layer2.0.relu"]}},
          "clustering.figure_layers"),
-        ({"models": {"m": _R18}, "clustering": {"models": ["m"], "prediction_trees": {"classes": ["Nope"]}}}, "Nope"),
+        ({"models": {"m": _R18}, "clustering": {**_CL, "prediction_trees": {"classes": ["Nope"]}}}, "Nope"),
     ],
 )
 def test_bad_config_stops_the_run_naming_it(tmp_path, change, message):
@@ -509,6 +512,8 @@ def test_default_config_dry_run(tmp_path):
     assert counts["fetch_fashion_mnist"] == 1 and counts["train_model_fmnist"] == 1
     assert counts["train_model_fmnist_permuted"] == 1 and counts["select_mistakes"] == 1
     assert counts["attack_images"] == 2 and counts["gather_attacks"] == 1 and counts["select_adversarial"] == 1
+    # the shipped hierarchy file (data/…) is found from any working directory
+    assert counts["build_reference"] == 2 and counts["maximize_class"] == 10 and counts["maximize_checkpoints"] == 10
 
 
 @pytest.mark.parametrize("config", ["imagenet-paper.yaml", "cifar100-fractalnet.yaml"])

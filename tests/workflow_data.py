@@ -75,7 +75,10 @@ def tiny_workdir(wd: Path, *, with_training: bool = True) -> Path:
         "clustering": {"models": ["frac"], "cuts": [2, 4], "noise_images": 10,
                        "prediction_trees": {"classes": ["Trouser", "Bag"]}},
         "visualization": {"models": ["frac"], "channels": 3, "max_classes": 3, "images": 3, "examples": 4,
-                          "noise_images": 10, "mistakes": 4, "attacks": 2, "starts": 1, "actmax": {"steps": 10},
+                          "noise_images": 10, "mistakes": 4, "attacks": 2, "starts": 1,
+                          # plain gradient ascent (the regularisers and transforms have unit tests)
+                          "actmax": {"steps": 20, "lambda_alpha": 0, "lambda_tv": 0, "jitter": 0, "rotate": 0,
+                                     "blur_sigma": 0},
                           "fooling": {"learning_rates": [0.1, 1.0], "steps": 10}},
     }
     shutil.copy(REPO / "data" / "fashion_mnist_hierarchy.tsv", wd / "resources" / "fm_hierarchy.tsv")

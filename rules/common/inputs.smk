@@ -296,7 +296,7 @@ def get_reference_inputs(wildcards):
     elif kind == "wordnet":
         inputs["data_noun"] = f"{CLUSTERING['wordnet_root']}/dict/data.noun"
     else:
-        inputs["hierarchy"] = IMAGE_SETS[wildcards.image_set]["hierarchy"]
+        inputs["hierarchy"] = hierarchy_file(wildcards.image_set)
     return inputs
 
 

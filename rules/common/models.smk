@@ -371,6 +371,18 @@ def cluster_references(image_set):
     return refs
 
 
+def hierarchy_file(image_set):
+    """An image set's hierarchy file: a relative path is looked up in the working
+    directory, then in the workflow's own directory (so the shipped ``data/…`` files work
+    from any working directory)."""
+    path = IMAGE_SETS[image_set].get("hierarchy")
+    if path and not os.path.isabs(path) and not os.path.exists(path):
+        shipped = os.path.join(workflow.basedir, path)
+        if os.path.exists(shipped):
+            return shipped
+    return path
+
+
 def cluster_analyses():
     """(model, image set, reference) triples of the clustering branch."""
     return [(m, s, r) for m in cluster_models() for s in MODELS[m]["image_sets"] for r in cluster_references(s)]
