@@ -130,6 +130,12 @@ def bench_memory(folder: Path, n_concepts: int, per_concept: int, block: int) ->
             record[f"{key}_peak_mib"] = peak / 2**20
             record[f"{key}_output_mib"] = V.nbytes / 2**20
             record[f"{key}_s"] = seconds
+        with h5py.File(path, "r") as f:  # what cluster_layer runs for all but the figure layers
+            tracemalloc.start()
+            cl.representative_distances(f["activations"], rows, block_features=block)
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        record["distances_peak_mib"] = peak / 2**20
         path.unlink()
         out.append(record)
     return out
@@ -179,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['flat_peak_mib'] - r['flat_output_mib']:>7.1f} MiB {r['channel_mean_peak_mib']:>6.1f} MiB "
                   f"{r['flat_s']:>7.2f} {r['channel_mean_s']:>7.2f}")
         print("  (flat peak excludes the w x features output itself)")
+        print("  representative_distances (Gram matrix in slabs, everything counted): "
+              + ", ".join(f"{r['features']:,}: {r['distances_peak_mib']:.1f} MiB" for r in memory))
+        dist = [r["distances_peak_mib"] for r in memory]
+        bounded = max(dist) <= 1.25 * min(dist[1:] or dist)
+        print(f"  distances peak bounded over widths: {bounded}")
+        ok = ok and bounded
         wide = [r["channel_mean_peak_mib"] for r in memory if r["features"] > args.block]
         flat = len(wide) < 2 or max(wide) <= 1.25 * min(wide)
         print(f"  channel-mean peak flat over widths > block: {flat}")

@@ -18,6 +18,7 @@ rule cluster_layer:
         representation=CLUSTERING["representation"],
         distance=CLUSTERING["distance"],
         linkage=CLUSTERING["linkage"],
+        keep_vectors=get_keep_vectors,
     log:
         "logs/cluster_layer/{model}/{image_set}/{layer}.log",
     benchmark:

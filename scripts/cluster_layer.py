@@ -8,6 +8,6 @@ setup(snakemake)
 i, o, p, w = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards
 clustering.cluster_layer(
     manifest=i.manifest, h5=i.h5, concept_table=i.concept_table, vectors=o.vectors, newick=o.newick,
-    json=o.json, representation=p.representation, distance=p.distance, linkage=p.linkage, model=w.model,
-    image_set=w.image_set, layer=w.layer,
+    json=o.json, representation=p.representation, distance=p.distance, linkage=p.linkage,
+    keep_vectors=p.keep_vectors, model=w.model, image_set=w.image_set, layer=w.layer,
 )

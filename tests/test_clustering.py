@@ -695,3 +695,54 @@ def test_prediction_tree_2d_input_and_errors():
         cl.critical_filter_top_images(X, nodes, 5)
     one_filter = cl.prediction_tree(np.ones((3, 1, 2, 2)))  # nothing to merge: d = 1
     assert [n["kind"] for n in one_filter] == ["leaf"] * 3 + ["root"]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "correlation"])
+def test_representative_distances_in_slabs_equal_the_literal_distances_of_the_means(tmp_path, metric):
+    """Distances from the slab-wise Gram matrix == numpy means of each concept's rows, then
+    ½(1 − cos) or 1 − corrcoef, with slabs that do not divide the width."""
+    import h5py
+
+    rng = np.random.default_rng(7)
+    acts = rng.normal(size=(12, 2 * 5 * 7)).astype(np.float32) + 0.3
+    path = tmp_path / "a.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("activations", data=acts, chunks=(4, 8))
+        f.attrs["layer_shape"] = [2, 5, 7]
+    rows = [np.array([0, 5, 9]), np.array([1, 2]), np.array([3, 11, 4]), np.array([6, 7, 8, 10])]
+    means = np.stack([acts[r].astype(np.float64).mean(axis=0) for r in rows])
+    if metric == "cosine":
+        u = means / np.linalg.norm(means, axis=1, keepdims=True)
+        expected = 0.5 * (1 - u @ u.T)
+    else:
+        expected = 1 - np.corrcoef(means)
+    np.fill_diagonal(expected, 0)
+    with h5py.File(path, "r") as f:
+        for slab in (1, 13, 64, 1000):
+            got = cl.representative_distances(f["activations"], rows, metric, slab_features=slab, block_features=5)
+            np.testing.assert_allclose(got, expected, atol=1e-12)
+        mean_c = means.reshape(4, 2, 35).mean(axis=2)
+        got = cl.representative_distances(f["activations"], rows, metric, channel_mean=True)
+        exp_c = (0.5 * (1 - (mean_c / np.linalg.norm(mean_c, axis=1, keepdims=True))
+                        @ (mean_c / np.linalg.norm(mean_c, axis=1, keepdims=True)).T)
+                 if metric == "cosine" else 1 - np.corrcoef(mean_c))
+        np.fill_diagonal(exp_c, 0)
+        np.testing.assert_allclose(got, exp_c, atol=1e-12)
+
+
+def test_representative_distances_read_every_feature_once_in_blocks():
+    class Spy:
+        def __init__(self, a):
+            self.a, self.shape, self.chunks, self.widths = a, a.shape, None, []
+
+        def __getitem__(self, key):
+            rows, cols = key
+            self.widths.append(cols.stop - cols.start)
+            return self.a[rows, cols]
+
+    rng = np.random.default_rng(0)
+    spy = Spy(rng.random((6, 1000)))
+    D = cl.representative_distances(spy, [[0, 1], [2, 3], [4, 5]], slab_features=300, block_features=100)
+    assert D.shape == (3, 3) and max(spy.widths) <= 100 and sum(spy.widths) == 1000  # every feature read once
+    with pytest.raises(ValueError, match="layer shape"):
+        cl.representative_distances(spy, [[0], [1], [2]], shape=(3, 7))

@@ -348,10 +348,23 @@ def category_distances(
         raise ValueError(f"vectors must be 2-D with at least 2 concepts (rows); got shape {V.shape}")
     if not np.isfinite(V).all():
         raise ValueError(f"vectors hold non-finite values, first in row {int(np.argwhere(~np.isfinite(V))[0, 0])}")
+    return distances_from_gram(V @ V.T, V.sum(axis=1), V.shape[1], metric, names=names)
+
+
+def distances_from_gram(G: np.ndarray, sums: np.ndarray, n_features: int, metric: str = "cosine", *,
+                        names: Sequence[str] | None = None) -> np.ndarray:
+    """:func:`category_distances` from the Gram matrix ``G = V Vᵀ`` of the w × d vectors,
+    their row sums and d: cosine from ``G`` itself, correlation from the centred Gram
+    matrix ``G − s sᵀ / d``.  This is what lets :func:`representative_distances` work
+    without ever holding V."""
+    if metric not in METRICS:
+        raise ValueError(f"metric {metric!r} is not one of {list(METRICS)}")
+    G = np.asarray(G, dtype=np.float64)
+    scale = np.sqrt(np.maximum(np.diag(G), 0.0))
     if metric == "correlation":
-        V = V - V.mean(axis=1, keepdims=True)
-    norm = np.sqrt((V * V).sum(axis=1))
-    scale = np.sqrt((np.asarray(vectors, dtype=np.float64) ** 2).sum(axis=1))
+        s = np.asarray(sums, dtype=np.float64)
+        G = G - np.outer(s, s) / float(n_features)
+    norm = np.sqrt(np.maximum(np.diag(G), 0.0))
     zero = norm <= 1e-12 * np.maximum(scale, np.finfo(float).tiny)
     if zero.any():
         which = ", ".join(_concept_label(int(i), names) for i in np.flatnonzero(zero)[:10])
@@ -359,12 +372,64 @@ def category_distances(
         raise ValueError(
             f"{int(zero.sum())} {kind} representative vector(s) ({which}): the {metric} distance is undefined"
         )
-    U = V / norm[:, None]
-    sim = np.clip(U @ U.T, -1.0, 1.0)
+    sim = np.clip(G / np.outer(norm, norm), -1.0, 1.0)
     D = 0.5 * (1.0 - sim) if metric == "cosine" else 1.0 - sim
     D = (D + D.T) / 2
     np.fill_diagonal(D, 0.0)
     return np.maximum(D, 0.0)
+
+
+class _Columns:
+    """Features [a, b) of a 2-D activation dataset, read as ``dset[rows, i:j]``."""
+
+    def __init__(self, dset: Any, a: int, b: int) -> None:
+        self.dset, self.a = dset, a
+        self.shape = (int(dset.shape[0]), b - a)
+        self.chunks = getattr(dset, "chunks", None)
+
+    def __getitem__(self, key: tuple[Any, slice]) -> np.ndarray:
+        rows, cols = key
+        return self.dset[rows, self.a + cols.start: self.a + cols.stop]
+
+
+def representative_distances(
+    dset: Any,
+    rows_per_concept: Sequence[np.ndarray | slice | Sequence[int]],
+    metric: str = "cosine",
+    shape: Sequence[int] | None = None,
+    channel_mean: bool = False,
+    slab_features: int = 1 << 18,
+    block_features: int = 65536,
+    *,
+    names: Sequence[str] | None = None,
+) -> np.ndarray:
+    """:func:`category_distances` of the :func:`representative_vectors`, in memory
+    bounded whatever the layer's width: the vectors are made ``slab_features`` features
+    at a time and only their Gram matrix and row sums are kept
+    (:func:`distances_from_gram`), so peak memory is O(w² + w × slab + n_rows × block)
+    instead of the w × d of the vectors (838 concepts × 802,816 features of ResNet-50's
+    first ReLU would be 5.4 GB).  With ``channel_mean`` the vectors are only w × C and
+    are made whole."""
+    if channel_mean:
+        return category_distances(representative_vectors(dset, rows_per_concept, shape, True, block_features,
+                                                         names=names), metric, names=names)
+    if isinstance(slab_features, bool) or not isinstance(slab_features, (int, np.integer)) or slab_features < 1:
+        raise ValueError(f"slab_features must be a positive integer; got {slab_features!r}")
+    n_features = int(dset.shape[1])
+    if shape is None:
+        shape = _layer_shape(dset)
+    if shape is not None and math.prod(int(x) for x in shape) != n_features:
+        raise ValueError(f"layer shape {tuple(shape)} has {math.prod(int(x) for x in shape)} features but the "
+                         f"activations have {n_features}")
+    G = sums = None
+    for a in range(0, n_features, int(slab_features)):
+        b = min(n_features, a + int(slab_features))
+        M = representative_vectors(_Columns(dset, a, b), rows_per_concept, (b - a,), False, block_features,
+                                   names=names)
+        G = M @ M.T if G is None else G + M @ M.T
+        sums = M.sum(axis=1) if sums is None else sums + M.sum(axis=1)
+        del M
+    return distances_from_gram(G, sums, n_features, metric, names=names)
 
 
 def _as_distance_matrix(D: Any, name: str = "D") -> np.ndarray:

@@ -300,6 +300,12 @@ def get_reference_inputs(wildcards):
     return inputs
 
 
+def get_keep_vectors(wildcards):
+    """Whether a layer's representative vectors are kept (the figure layers' maps and noise
+    category need them; the other layers keep only their distances)."""
+    return wildcards.layer in cluster_figure_layers(wildcards.model)
+
+
 def get_cluster_chunk_start(wildcards):
     return cluster_chunks()[int(wildcards.chunk)][0]
 

@@ -58,19 +58,28 @@ def _load(path: str) -> dict[str, np.ndarray]:
 
 
 def cluster_layer(*, manifest: str, h5: str, concept_table: str | None, vectors: str, newick: str, json: str,
-                  representation: str, distance: str, linkage: str, model: str, image_set: str, layer: str) -> None:
-    """Representative vectors of one layer (streamed from the cache), their distances and
-    the hierarchy over all sampled concepts, as Newick and JSON."""
+                  representation: str, distance: str, linkage: str, keep_vectors: bool, model: str, image_set: str,
+                  layer: str) -> None:
+    """The distances between one layer's representative vectors (streamed from the cache
+    in bounded memory) and the hierarchy over all sampled concepts, as Newick and JSON;
+    the vectors themselves are kept only for the figure layers (``keep_vectors``), whose
+    maps and noise category need them."""
     from wordlens.activations import open_activations
-    from wordlens.clustering import category_distances, dai_hierarchy, representative_vectors
+    from wordlens.clustering import (category_distances, dai_hierarchy, representative_distances,
+                                     representative_vectors)
     from wordlens.images import read_manifest
 
     ids, rows = _concept_rows(read_manifest(manifest))
+    channel_mean = representation == "channel_mean"
     with open_activations(h5) as f:
         shape = [int(s) for s in f.attrs["layer_shape"]]
-        vec = representative_vectors(f["activations"], rows, shape=shape,
-                                     channel_mean=representation == "channel_mean", names=ids)
-    D = category_distances(vec, metric=distance)
+        if keep_vectors:
+            vec = representative_vectors(f["activations"], rows, shape=shape, channel_mean=channel_mean, names=ids)
+            D = category_distances(vec, metric=distance, names=ids)
+        else:
+            vec = np.zeros((len(ids), 0))
+            D = representative_distances(f["activations"], rows, distance, shape=shape, channel_mean=channel_mean,
+                                         names=ids)
     Z = dai_hierarchy(D, method=linkage)
     with wio.atomic_path(vectors, suffix=".npz") as tmp:
         np.savez(tmp, concepts=np.array(ids, dtype=str), vectors=vec, distances=D, linkage=Z,
@@ -84,13 +93,15 @@ def fetch_wordnet(*, root: str, data_noun: str) -> None:
     """WordNet 3.0's database files under ``root`` (Debian's wordnet-base, unpacked without root)."""
     from wordlens.wordnet import fetch_wordnet as fetch
 
-    fetch(Path(root))
+    found = fetch(Path(root))
     if not Path(data_noun).exists():
-        raise FileNotFoundError(f"fetching WordNet into {root} did not give {data_noun}")
+        raise FileNotFoundError(f"WordNet's files are in {found}, but the workflow reads them from "
+                                f"{Path(data_noun).parent}: move WordNet 3.0's dict/ files (data.noun, index.noun, …) "
+                                "there")
 
 
-def build_reference(*, kind: str, manifest: str, image_set_name: str, reference: str, newick: str, json: str, distance: str,
-                    tree_distance: str, linkage: str, name: str, concept_table: str | None = None,
+def build_reference(*, kind: str, manifest: str, image_set_name: str, reference: str, newick: str, json: str,
+                    distance: str, tree_distance: str, linkage: str, name: str, concept_table: str | None = None,
                     data_noun: str | None = None, hierarchy: str | None = None) -> None:
     """A reference taxonomy over the image set's sampled concepts: the hierarchy of a DS
     model's word vectors (the layers' distance and linkage), or of WordNet's or a
@@ -193,7 +204,8 @@ def represent_noise(*, manifest: str, model_name: str, model: Mapping[str, Any],
 
 
 def plot_taxonomy(*, vectors: str, h5: str, manifest: str, concept_table: str | None, dendrogram: str,
-                  dendrogram_pdf: str, mst: str, mst_svg: str, umap: str, max_leaves: int, seed: int, model: str, layer: str) -> None:
+                  dendrogram_pdf: str, mst: str, mst_svg: str, umap: str, max_leaves: int, seed: int, model: str,
+                  layer: str) -> None:
     """Dendrogram and minimum spanning tree of one layer's concepts, and UMAP maps of its
     images and representative vectors (Dai, Figs. 8–9)."""
     from wordlens.activations import open_activations
@@ -222,7 +234,8 @@ def plot_taxonomy(*, vectors: str, h5: str, manifest: str, concept_table: str | 
 
 
 def plot_noise_taxonomy(*, vectors: str, noise: str, concept_table: str | None, dendrogram: str,
-                        dendrogram_pdf: str, mst: str, mst_svg: str, distance: str, linkage: str, max_leaves: int, model: str, layer: str) -> None:
+                        dendrogram_pdf: str, mst: str, mst_svg: str, distance: str, linkage: str, max_leaves: int,
+                        model: str, layer: str) -> None:
     """The layer's hierarchy and MST with random noise as one more category (Dai, Fig. 8)."""
     from wordlens.clustering import add_noise_category, category_distances, dai_hierarchy, minimum_spanning_tree
     from wordlens.taxonomy_figures import dendrogram_figure, mst_figure
